@@ -1,0 +1,31 @@
+# Everything runs from .venv, built from requirements.txt. `make help` lists the targets.
+PYTHON_SYSTEM ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REPOSITORY := model_repository
+ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
+
+.DEFAULT_GOAL := help
+.PHONY: help setup serve test clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed $(ARTIFACTS) ## Install .venv and build the default model repository (offline, idempotent)
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON_SYSTEM) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(ARTIFACTS) &: $(VENV)/.installed
+	$(PY) -m conversion --zero-shot-default --repository $(REPOSITORY)
+
+serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
+	$(PY) -m server --model-repository $(REPOSITORY)
+
+test: setup ## Run the whole test suite (unit and integration, against a real server)
+	$(PY) -m pytest
+
+clean: ## Remove the built model artifacts and logs (keeps .venv)
+	rm -rf logs $(ARTIFACTS)

@@ -1,0 +1,1 @@
+"""Hugging Face checkpoint → the model repository's artifacts (model.pt, tokenizer.json, labels.json)."""

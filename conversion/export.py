@@ -1,0 +1,124 @@
+"""Trace a (input_ids, attention_mask) → logits module, prove it matches eager, write the artifacts."""
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+
+from .checkpoint import ConversionError
+
+log = logging.getLogger(__name__)
+
+MODELS = ("tokenizer", "classifier", "postprocess", "sentiment")
+
+# Verification texts: several scripts, emoji, the empty string, and one longer than any
+# model's maximum length, so truncation is exercised too.
+VERIFICATION_TEXTS = [
+    "",
+    "ok",
+    "I love this!",
+    "Worst service ever. Never again 😡",
+    "The meeting has been moved to 3pm on Thursday.",
+    "Das Essen war hervorragend, aber der Service war langsam.",
+    "今日はとても良い天気ですね。",
+    "هذا المنتج رائع جدا",
+    "Just landed in Lisbon 🇵🇹✈️ #travel @friend https://example.com/x?y=1",
+    "not bad... not great either ¯\\_(ツ)_/¯",
+    " ".join(["A long review that keeps going well past the maximum input length of the model."] * 80),
+]
+# Batch sizes and padding lengths other than the traced 2 × 16.
+VERIFICATION_BATCHES = [(0, 1), (1, 4), (4, 11), (0, 11)]
+
+
+class LogitsAdapter(torch.nn.Module):
+    """A Hugging Face sequence classifier as a plain (input_ids, attention_mask) → logits module."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).logits
+
+
+def serving_tokenizer(tokenizer, max_length: int) -> Tokenizer:
+    """The fast tokenizer with the model's truncation and padding baked in, as the tokenizer model loads it."""
+    serving = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    serving.enable_truncation(max_length=max_length)
+    serving.enable_padding(pad_id=tokenizer.pad_token_id, pad_token=tokenizer.pad_token)
+    return serving
+
+
+def encode(tokenizer: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    encodings = tokenizer.encode_batch(texts)
+    ids = torch.tensor([encoding.ids for encoding in encodings], dtype=torch.int64)
+    mask = torch.tensor([encoding.attention_mask for encoding in encodings], dtype=torch.int64)
+    return ids, mask
+
+
+def trace(module: torch.nn.Module, tokenizer: Tokenizer) -> torch.jit.ScriptModule:
+    """Trace at batch 2 × length 16 (the example shape only; dynamic shapes are verified after)."""
+    example = Tokenizer.from_str(tokenizer.to_str())
+    example.enable_truncation(max_length=16)
+    example.enable_padding(pad_id=tokenizer.padding["pad_id"], pad_token=tokenizer.padding["pad_token"], length=16)
+    ids, mask = encode(example, VERIFICATION_TEXTS[-2:])
+    with torch.inference_mode(False), torch.no_grad():
+        traced = torch.jit.trace(module.eval(), (ids, mask), check_trace=False)
+    return traced
+
+
+def max_abs_difference(traced: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer) -> float:
+    """Largest |traced − eager| over the verification batches, each padded to its own longest text."""
+    worst = 0.0
+    with torch.no_grad():
+        for start, stop in VERIFICATION_BATCHES:
+            ids, mask = encode(tokenizer, VERIFICATION_TEXTS[start:stop])
+            difference = (traced(ids, mask) - eager(ids, mask)).abs().max().item()
+            log.info("  batch %d × length %3d: max |traced − eager| = %.2e", ids.shape[0], ids.shape[1], difference)
+            worst = max(worst, difference)
+    return worst
+
+
+def check_repository(repository: Path) -> None:
+    missing = [model for model in MODELS if not (repository / model / "config.pbtxt").is_file()]
+    if missing:
+        raise ConversionError(f"{repository} is not this project's model repository: no config.pbtxt for {missing}")
+
+
+def _write_atomically(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def write_artifacts(
+    repository: Path,
+    traced: torch.jit.ScriptModule,
+    tokenizer: Tokenizer,
+    labels: list[str],
+    manifest: dict,
+) -> list[Path]:
+    """model.pt, tokenizer.json and labels.json into the version folders, plus a record of the conversion."""
+    paths = {
+        "model": repository / "classifier" / "1" / "model.pt",
+        "tokenizer": repository / "tokenizer" / "1" / "tokenizer.json",
+        "labels": repository / "postprocess" / "1" / "labels.json",
+        "manifest": repository / "classifier" / "1" / "conversion.json",
+    }
+    _write_atomically(paths["model"], lambda temporary: torch.jit.save(traced, temporary))
+    _write_atomically(paths["tokenizer"], lambda temporary: tokenizer.save(temporary))
+    _write_atomically(paths["labels"], lambda temporary: Path(temporary).write_text(json.dumps(labels) + "\n"))
+    _write_atomically(
+        paths["manifest"], lambda temporary: Path(temporary).write_text(json.dumps(manifest, indent=2) + "\n")
+    )
+    return list(paths.values())

@@ -1,0 +1,31 @@
+"""Triton Python model: LOGITS → LABEL, SCORE, PROBS. Logic: postprocessing.py."""
+
+from pathlib import Path
+
+import triton_python_backend_utils as pb_utils
+
+from postprocessing import InvalidLogits, load_labels, postprocess
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        self.labels = load_labels(version_dir / "labels.json")
+        pb_utils.Logger.log_info(f"postprocess: labels {self.labels}")
+
+    def execute(self, requests):
+        return [self._respond(request) for request in requests]
+
+    def _respond(self, request):
+        logits = pb_utils.get_input_tensor_by_name(request, "LOGITS").as_numpy()
+        try:
+            label, score, probs = postprocess(logits, self.labels)
+        except InvalidLogits as error:
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
+        return pb_utils.InferenceResponse(
+            output_tensors=[
+                pb_utils.Tensor("LABEL", label),
+                pb_utils.Tensor("SCORE", score),
+                pb_utils.Tensor("PROBS", probs),
+            ]
+        )

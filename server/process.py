@@ -1,0 +1,207 @@
+"""Start the Triton server, wait until every model is ready, and stop it without dropping requests."""
+
+import ctypes
+import logging
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .installation import TritonInstallation
+
+log = logging.getLogger(__name__)
+
+_LOAD_FAILURE = re.compile(r"failed to load '(?P<model>[^']+)' version \d+: (?P<reason>.+?)\"?$", re.MULTILINE)
+_PENDING = re.compile(r"^nv_inference_pending_request_count\{[^}]*\} (?P<value>\S+)$", re.MULTILINE)
+
+
+class ServerFailed(RuntimeError):
+    """The server exited or a model did not become ready; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def grpc(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def metrics(self) -> str:
+        return f"http://{self.host}:{self.metrics_port}/metrics"
+
+
+def repository_models(repository: Path) -> list[str]:
+    return sorted(config.parent.name for config in repository.glob("*/config.pbtxt"))
+
+
+def load_failures(log_text: str) -> dict[str, str]:
+    """Model name → the reason Triton gave for not loading it."""
+    return {match["model"]: match["reason"].strip() for match in _LOAD_FAILURE.finditer(log_text)}
+
+
+def pending_requests(metrics_text: str) -> float:
+    return sum(float(match["value"]) for match in _PENDING.finditer(metrics_text))
+
+
+def _http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, ""
+
+
+def _die_with_parent():
+    """Runs in the child before exec: the server gets SIGTERM if the launcher dies."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class TritonServer:
+    """One tritonserver process serving a model repository.
+
+    Use as a context manager, or call start() and stop(). The server runs in its own session so
+    that a terminal's Ctrl-C reaches only the launcher, which drains before stopping it.
+    """
+
+    def __init__(
+        self,
+        repository: Path,
+        endpoints: Endpoints = Endpoints(),
+        log_file: Path | None = None,
+        exit_timeout: int = 30,
+        extra_args: tuple[str, ...] = (),
+    ):
+        self.repository = Path(repository).resolve()
+        self.endpoints = endpoints
+        self.log_file = Path(log_file or Path("logs") / time.strftime("tritonserver-%Y%m%d-%H%M%S.log")).resolve()
+        self.exit_timeout = exit_timeout
+        self.extra_args = extra_args
+        self.models = repository_models(self.repository)
+        self.process: subprocess.Popen | None = None
+        self._backends: Path | None = None
+
+    def command(self, installation: TritonInstallation, backends: Path) -> list[str]:
+        host, endpoints = self.endpoints.host, self.endpoints
+        return [
+            str(installation.binary),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={backends}",
+            f"--http-address={host}",
+            f"--http-port={endpoints.http_port}",
+            f"--grpc-address={host}",
+            f"--grpc-port={endpoints.grpc_port}",
+            f"--metrics-address={host}",
+            f"--metrics-port={endpoints.metrics_port}",
+            "--allow-gpu-metrics=false",
+            "--model-control-mode=none",
+            "--strict-readiness=true",
+            "--exit-on-error=true",
+            f"--exit-timeout-secs={self.exit_timeout}",
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 180.0) -> "TritonServer":
+        if not self.models:
+            raise ServerFailed(f"{self.repository} holds no model (no */config.pbtxt)")
+        installation = TritonInstallation.find()
+        self._backends = installation.assemble_backends(Path(tempfile.mkdtemp(prefix="triton-backends-")))
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "wb") as log_stream:
+            self.process = subprocess.Popen(
+                self.command(installation, self._backends),
+                stdin=subprocess.DEVNULL,
+                stdout=log_stream,
+                stderr=subprocess.STDOUT,
+                env=installation.environment(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        log.info("tritonserver started (pid %d), log: %s", self.process.pid, self.log_file)
+        try:
+            self.wait_until_ready(timeout)
+        except BaseException:
+            self.stop(drain_timeout=0)
+            raise
+        return self
+
+    def model_ready(self, model: str) -> bool:
+        status, _ = _http_get(f"{self.endpoints.http}/v2/models/{model}/ready")
+        return status == 200
+
+    def unready_models(self) -> list[str]:
+        return [model for model in self.models if not self.model_ready(model)]
+
+    def wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise ServerFailed(self._failure_report(f"tritonserver exited with code {self.process.returncode}"))
+            waiting = self.unready_models()
+            if not waiting:
+                log.info("all models ready: %s", ", ".join(self.models))
+                return
+            if time.monotonic() > deadline:
+                raise ServerFailed(self._failure_report(f"not ready after {timeout:.0f} s: {', '.join(waiting)}"))
+            time.sleep(0.5)
+
+    def _failure_report(self, summary: str) -> str:
+        text = self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""
+        failures = load_failures(text)
+        lines = [summary]
+        lines += [f"  model '{model}' failed to load: {reason}" for model, reason in failures.items()]
+        if not failures:
+            lines += ["  last lines of the server log:", *("    " + line for line in text.splitlines()[-15:])]
+        lines.append(f"  full log: {self.log_file}")
+        return "\n".join(lines)
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the server holds no pending request; False if the timeout came first."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            status, text = _http_get(self.endpoints.metrics)
+            if status != 200 or pending_requests(text) == 0:
+                return True
+            time.sleep(0.05)
+        return self.process.poll() is not None
+
+    def stop(self, drain_timeout: float = 10.0) -> int | None:
+        """Let in-flight requests finish, then SIGTERM, then SIGKILL after the exit timeout."""
+        if self.process is not None and self.process.poll() is None:
+            if drain_timeout > 0 and not self.drain(drain_timeout):
+                log.warning("requests still pending after %.0f s; stopping anyway", drain_timeout)
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.exit_timeout + 5)
+            except subprocess.TimeoutExpired:
+                log.warning("tritonserver did not exit within %d s; killing it", self.exit_timeout + 5)
+                self.process.kill()
+                self.process.wait()
+            log.info("tritonserver exited with code %d", self.process.returncode)
+        if self._backends is not None:
+            shutil.rmtree(self._backends, ignore_errors=True)
+            self._backends = None
+        return None if self.process is None else self.process.returncode
+
+    def __enter__(self) -> "TritonServer":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
