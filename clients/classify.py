@@ -1,0 +1,89 @@
+"""classify(texts) over gRPC or HTTP with tritonclient, many texts per request."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+DEFAULT_URLS = {"grpc": "127.0.0.1:8001", "http": "127.0.0.1:8000"}
+MODEL = "sentiment"
+
+
+class ClientError(Exception):
+    """The server is unreachable or answered an error; the message says which."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    label: str
+    score: float
+    probs: list[float]  # every label's probability, in the model's label order
+
+
+def _library(protocol: str):
+    if protocol not in DEFAULT_URLS:
+        raise ValueError(f"protocol must be 'grpc' or 'http', not {protocol!r}")
+    return grpcclient if protocol == "grpc" else httpclient
+
+
+def _max_batch_size(client, protocol: str, model: str) -> int:
+    if protocol == "grpc":
+        return int(client.get_model_config(model, as_json=True)["config"]["max_batch_size"])
+    return int(client.get_model_config(model)["max_batch_size"])
+
+
+def text_tensor(texts: list[str | bytes]) -> np.ndarray:
+    """Texts → the [n, 1] BYTES tensor TEXT; str is sent as UTF-8, bytes as they are."""
+    encoded = [text.encode("utf-8") if isinstance(text, str) else bytes(text) for text in texts]
+    return np.array(encoded, dtype=np.object_).reshape(-1, 1)
+
+
+def _infer(client, library, model: str, texts: list[str | bytes]):
+    tensor = text_tensor(texts)
+    text_input = library.InferInput("TEXT", list(tensor.shape), "BYTES")
+    text_input.set_data_from_numpy(tensor)
+    outputs = [library.InferRequestedOutput(name) for name in ("LABEL", "SCORE", "PROBS")]
+    result = client.infer(model, [text_input], outputs=outputs)
+    return result.as_numpy("LABEL"), result.as_numpy("SCORE"), result.as_numpy("PROBS")
+
+
+def classify(
+    texts: list[str | bytes],
+    url: str | None = None,
+    protocol: str = "grpc",
+    model: str = MODEL,
+    timeout: float = 60.0,
+) -> list[Prediction]:
+    """Label, score and probabilities for each text, in order. Raises ClientError on any failure."""
+    library = _library(protocol)
+    url = (url or DEFAULT_URLS[protocol]).removeprefix("http://")
+    options = {"network_timeout": timeout, "connection_timeout": timeout} if protocol == "http" else {}
+    try:
+        client = library.InferenceServerClient(url, **options)
+        if not client.is_server_live():
+            raise ClientError(f"the Triton server at {url} is not live")
+        batch = _max_batch_size(client, protocol, model)
+        predictions = []
+        for start in range(0, len(texts), batch):
+            chunk = texts[start : start + batch]
+            labels, scores, probs = _infer(client, library, model, chunk)
+            predictions += [
+                Prediction(text if isinstance(text, str) else text.decode("utf-8", "replace"),
+                           label.decode("utf-8"), float(score), [float(p) for p in row])
+                for text, label, score, row in zip(chunk, labels[:, 0], scores[:, 0], probs)
+            ]
+        return predictions
+    except InferenceServerException as error:
+        raise ClientError(_explain(error, url, protocol)) from None
+    except (ConnectionError, OSError) as error:
+        raise ClientError(f"cannot reach the Triton server at {url} over {protocol}: {error}") from None
+
+
+def _explain(error: InferenceServerException, url: str, protocol: str) -> str:
+    message = error.message() or str(error)
+    if "failed to connect" in message.lower() or "unavailable" in str(error.status()).lower():
+        return f"cannot reach the Triton server at {url} over {protocol} (is `make serve` running?): {message}"
+    return f"the server answered an error: {message}"
