@@ -72,6 +72,7 @@ def convert(args: argparse.Namespace) -> dict:
     export.check_repository(args.repository)
     started = time.monotonic()
 
+    checkpoint.check_source(args.model)
     log.info("loading %s", args.model)
     tokenizer = checkpoint.load_tokenizer(args.model, args.trust_remote_code)
     model = load_model(args)

@@ -20,6 +20,16 @@ class ConversionError(Exception):
     """A problem the user can fix; main() prints it without a traceback."""
 
 
+def check_source(source: str) -> None:
+    """A local folder must exist and hold a config.json; anything else is taken as a hub id."""
+    folder = Path(source)
+    looks_local = folder.is_absolute() or source.startswith((".", "~")) or folder.exists()
+    if looks_local and not folder.is_dir():
+        raise ConversionError(f"{source!r} is not a folder (for a hub id, write it as owner/name)")
+    if looks_local and not (folder / "config.json").is_file():
+        raise ConversionError(f"{source!r} is not a Hugging Face checkpoint: it has no config.json")
+
+
 def _load(loader, source: str, what: str, trust_remote_code: bool):
     try:
         return loader.from_pretrained(source, trust_remote_code=trust_remote_code)

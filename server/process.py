@@ -5,6 +5,7 @@ import logging
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -31,6 +32,18 @@ class Endpoints:
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
+
+    @classmethod
+    def on_free_ports(cls, host: str = "127.0.0.1") -> "Endpoints":
+        """Three ports the OS has just reported free (another process can still take one: retry on conflict)."""
+        sockets = [socket.socket() for _ in range(3)]
+        try:
+            for sock in sockets:
+                sock.bind((host, 0))
+            return cls(host, *(sock.getsockname()[1] for sock in sockets))
+        finally:
+            for sock in sockets:
+                sock.close()
 
     @property
     def http(self) -> str:
@@ -205,3 +218,15 @@ class TritonServer:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def start_on_free_ports(repository: Path, log_file: Path, attempts: int = 3, **options) -> TritonServer:
+    """A started server on free loopback ports, retrying when a port was taken in between."""
+    for _ in range(attempts - 1):
+        try:
+            return TritonServer(repository, Endpoints.on_free_ports(), log_file=log_file, **options).start()
+        except ServerFailed as error:
+            if "already in use" not in str(error):
+                raise
+            log.warning("port conflict, retrying on other ports: %s", error)
+    return TritonServer(repository, Endpoints.on_free_ports(), log_file=log_file, **options).start()

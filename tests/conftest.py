@@ -1,0 +1,65 @@
+"""Fixtures: tiny and default checkpoints converted into temporary repositories, served by a real Triton."""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import conversion.__main__ as conversion_cli
+from conversion import zero_shot
+from server import TritonServer, start_on_free_ports
+from tests import tiny_roberta
+from tests.reference import EagerReference
+
+PROJECT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ("model.pt", "tokenizer.json", "labels.json", "conversion.json", "__pycache__")
+
+
+def repository_skeleton(destination: Path) -> Path:
+    """The committed model repository (configs and model.py files) without conversion output."""
+    shutil.copytree(PROJECT / "model_repository", destination, ignore=shutil.ignore_patterns(*ARTIFACTS))
+    return destination
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return tiny_roberta.build(tmp_path_factory.mktemp("tiny-roberta"))
+
+
+@pytest.fixture(scope="session")
+def tiny_repository(tmp_path_factory, tiny_checkpoint) -> Path:
+    repository = repository_skeleton(tmp_path_factory.mktemp("tiny") / "model_repository")
+    assert conversion_cli.main(["--model", str(tiny_checkpoint), "--repository", str(repository)]) == 0
+    return repository
+
+
+@pytest.fixture(scope="session")
+def minilm_repository(tmp_path_factory) -> Path:
+    repository = repository_skeleton(tmp_path_factory.mktemp("minilm") / "model_repository")
+    assert conversion_cli.main(["--zero-shot-default", "--repository", str(repository)]) == 0
+    return repository
+
+
+@dataclass
+class Served:
+    name: str
+    server: TritonServer
+    reference: EagerReference
+
+
+@pytest.fixture(scope="session", params=["tiny_roberta", "minilm"])
+def served(request, tmp_path_factory) -> Served:
+    """A running server per model, with the in-process reference it must match."""
+    if request.param == "tiny_roberta":
+        repository = request.getfixturevalue("tiny_repository")
+        reference = EagerReference.sequence_classifier(request.getfixturevalue("tiny_checkpoint"), tiny_roberta.MAX_LENGTH)
+    else:
+        repository = request.getfixturevalue("minilm_repository")
+        reference = EagerReference.prototype_classifier(
+            Path(conversion_cli.default_model_folder()), zero_shot.DEFAULT_PROTOTYPES
+        )
+    log_file = tmp_path_factory.mktemp("logs") / f"{request.param}.log"
+    server = start_on_free_ports(repository, log_file)
+    yield Served(request.param, server, reference)
+    server.stop()

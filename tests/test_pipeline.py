@@ -1,0 +1,147 @@
+"""The served pipeline against in-process eager PyTorch, over gRPC and HTTP, on a real Triton server."""
+
+import json
+import threading
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from clients.classify import text_tensor
+from tests.texts import LONG_TEXT, PARITY_TEXTS, PLAIN_CASES
+
+pytestmark = pytest.mark.integration
+ATOL = 1e-4
+
+
+def grpc_client(served):
+    return grpcclient.InferenceServerClient(served.server.endpoints.grpc)
+
+
+def infer(client, model: str, inputs: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+    tensors = []
+    for name, array in inputs.items():
+        tensor = grpcclient.InferInput(name, list(array.shape), "BYTES" if array.dtype == object else "INT64")
+        tensor.set_data_from_numpy(array)
+        tensors.append(tensor)
+    result = client.infer(model, tensors, outputs=[grpcclient.InferRequestedOutput(name) for name in outputs])
+    return {name: result.as_numpy(name) for name in outputs}
+
+
+def sentiment(client, texts) -> dict[str, np.ndarray]:
+    return infer(client, "sentiment", {"TEXT": text_tensor(texts)}, ["LABEL", "SCORE", "PROBS"])
+
+
+def test_ensemble_matches_eager_pytorch(served):
+    assert len(PARITY_TEXTS) >= 20
+    expected = served.reference.probs(PARITY_TEXTS)
+    result = sentiment(grpc_client(served), PARITY_TEXTS)
+
+    np.testing.assert_allclose(result["PROBS"], expected, atol=ATOL, rtol=0)
+    labels = [label.decode() for label in result["LABEL"][:, 0]]
+    assert labels == [served.reference.labels[index] for index in expected.argmax(axis=1)]
+    np.testing.assert_allclose(result["SCORE"][:, 0], expected.max(axis=1), atol=ATOL, rtol=0)
+
+
+def test_long_text_is_truncated_to_the_maximum_length(served):
+    tokens = infer(grpc_client(served), "tokenizer", {"TEXT": text_tensor([LONG_TEXT])}, ["INPUT_IDS", "ATTENTION_MASK"])
+    assert tokens["INPUT_IDS"].shape == (1, served.reference.max_length)
+    assert tokens["INPUT_IDS"][0].tolist() == served.reference.token_ids(LONG_TEXT)
+
+
+def test_concurrent_requests_of_different_lengths_get_their_own_answers(served):
+    requests = [[text] for text in PARITY_TEXTS] + [PARITY_TEXTS[i : i + 3] for i in range(0, len(PARITY_TEXTS), 3)]
+    requests *= 3
+    client = grpc_client(served)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda texts: sentiment(client, texts)["PROBS"], requests))
+
+    expected = dict(zip(PARITY_TEXTS, served.reference.probs(PARITY_TEXTS)))
+    for texts, probs in zip(requests, results):
+        np.testing.assert_allclose(probs, np.stack([expected[text] for text in texts]), atol=ATOL, rtol=0)
+
+
+def test_classifier_alone_gives_the_same_logits(served):
+    client = grpc_client(served)
+    tokens = infer(client, "tokenizer", {"TEXT": text_tensor(PARITY_TEXTS)}, ["INPUT_IDS", "ATTENTION_MASK"])
+    logits = infer(
+        client, "classifier", {"INPUT__0": tokens["INPUT_IDS"], "INPUT__1": tokens["ATTENTION_MASK"]}, ["OUTPUT__0"]
+    )["OUTPUT__0"]
+
+    np.testing.assert_allclose(logits, served.reference.logits(PARITY_TEXTS), atol=ATOL, rtol=0)
+    ensemble = sentiment(client, PARITY_TEXTS)["PROBS"]
+    np.testing.assert_allclose(ensemble, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), atol=1e-6)
+
+
+def test_invalid_utf8_fails_alone_while_other_requests_succeed(served):
+    client = grpc_client(served)
+    good_texts = PARITY_TEXTS[:12]
+    expected = served.reference.probs(good_texts)
+    outcomes, lock, done = {}, threading.Lock(), threading.Event()
+
+    def record(key):
+        def callback(result, error):
+            with lock:
+                outcomes[key] = (result, error)
+                if len(outcomes) == len(good_texts) + 1:
+                    done.set()
+
+        return callback
+
+    def send(key, raw):
+        tensor = grpcclient.InferInput("TEXT", [1, 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[raw]], dtype=object))
+        client.async_infer("sentiment", [tensor], record(key))
+
+    for index, text in enumerate(good_texts[:6]):
+        send(index, text.encode())
+    send("bad", b"caf\xe9 \xff\xfe")
+    for index, text in enumerate(good_texts[6:], start=6):
+        send(index, text.encode())
+    assert done.wait(timeout=60)
+
+    _, error = outcomes.pop("bad")
+    assert isinstance(error, InferenceServerException)
+    assert error.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "TEXT[0] is not valid UTF-8" in error.message()
+    assert "Traceback" not in error.message()
+    for index, (result, error) in outcomes.items():
+        assert error is None, error
+        np.testing.assert_allclose(result.as_numpy("PROBS")[0], expected[index], atol=ATOL, rtol=0)
+
+    assert client.is_server_ready()
+    assert all(client.is_model_ready(model) for model in served.server.models)
+    np.testing.assert_allclose(sentiment(client, good_texts)["PROBS"], expected, atol=ATOL, rtol=0)
+
+
+def test_invalid_utf8_in_a_batch_fails_that_request_with_the_position(served):
+    with pytest.raises(InferenceServerException, match=r"TEXT\[1\] is not valid UTF-8"):
+        sentiment(grpc_client(served), [b"fine", b"\xc3\x28", b"also fine"])
+
+
+def test_http_v2_json_protocol(served):
+    """The README's curl example: raw JSON over HTTP."""
+    body = {"inputs": [{"name": "TEXT", "shape": [2, 1], "datatype": "BYTES", "data": PARITY_TEXTS[3:5]}]}
+    request = urllib.request.Request(
+        f"{served.server.endpoints.http}/v2/models/sentiment/infer", data=json.dumps(body).encode()
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        outputs = {output["name"]: output for output in json.load(response)["outputs"]}
+
+    expected = served.reference.probs(PARITY_TEXTS[3:5])
+    assert outputs["PROBS"]["shape"] == [2, len(served.reference.labels)]
+    np.testing.assert_allclose(np.array(outputs["PROBS"]["data"]).reshape(2, -1), expected, atol=ATOL, rtol=0)
+    assert outputs["LABEL"]["data"] == [served.reference.labels[i] for i in expected.argmax(axis=1)]
+
+
+def test_default_model_gets_plain_cases_right(served):
+    if served.name != "minilm":
+        pytest.skip("the tiny model has random weights")
+    texts = [text for cases in PLAIN_CASES.values() for text in cases]
+    wanted = [label for label, cases in PLAIN_CASES.items() for _ in cases]
+    labels = [label.decode() for label in sentiment(grpc_client(served), texts)["LABEL"][:, 0]]
+    assert labels == wanted
