@@ -14,12 +14,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .drain import DrainWatch, Load
 from .installation import TritonInstallation
 
 log = logging.getLogger(__name__)
 
 _LOAD_FAILURE = re.compile(r"failed to load '(?P<model>[^']+)' version \d+: (?P<reason>.+?)\"?$", re.MULTILINE)
-_PENDING = re.compile(r"^nv_inference_pending_request_count\{[^}]*\} (?P<value>\S+)$", re.MULTILINE)
 
 
 class ServerFailed(RuntimeError):
@@ -63,12 +63,8 @@ def repository_models(repository: Path) -> list[str]:
 
 
 def load_failures(log_text: str) -> dict[str, str]:
-    """Model name → the reason Triton gave for not loading it."""
-    return {match["model"]: match["reason"].strip() for match in _LOAD_FAILURE.finditer(log_text)}
-
-
-def pending_requests(metrics_text: str) -> float:
-    return sum(float(match["value"]) for match in _PENDING.finditer(metrics_text))
+    """Model name → the reason Triton gave for not loading it (its first line, without the Python stack)."""
+    return {match["model"]: match["reason"].split("\\n")[0].strip() for match in _LOAD_FAILURE.finditer(log_text)}
 
 
 def _http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
@@ -186,11 +182,11 @@ class TritonServer:
         return "\n".join(lines)
 
     def drain(self, timeout: float) -> bool:
-        """Wait until the server holds no pending request; False if the timeout came first."""
-        deadline = time.monotonic() + timeout
+        """Wait until no request is in flight (see drain.py); False if the timeout came first."""
+        deadline, watch = time.monotonic() + timeout, DrainWatch()
         while time.monotonic() < deadline and self.process.poll() is None:
             status, text = _http_get(self.endpoints.metrics)
-            if status != 200 or pending_requests(text) == 0:
+            if status != 200 or watch.idle(Load.from_metrics(text), time.monotonic()):
                 return True
             time.sleep(0.05)
         return self.process.poll() is not None

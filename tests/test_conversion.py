@@ -1,0 +1,127 @@
+"""Conversion of Hugging Face checkpoints into the model repository (real tiny checkpoints, no hub)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from tokenizers import Tokenizer
+from transformers import AutoModelForSequenceClassification
+
+import conversion.__main__ as conversion_cli
+from conversion import checkpoint, zero_shot
+from conversion.checkpoint import ConversionError
+from tests import tiny_roberta
+from tests.conftest import PROJECT, repository_skeleton
+
+
+@pytest.fixture
+def repository(tmp_path):
+    return repository_skeleton(tmp_path / "model_repository")
+
+
+def convert(*argv: str) -> int:
+    return conversion_cli.main(list(argv))
+
+
+def run_cli(*argv: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "conversion", *argv], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_repository, tiny_checkpoint):
+    version = {model: tiny_repository / model / "1" for model in ("classifier", "tokenizer", "postprocess")}
+    manifest = json.loads((version["classifier"] / "conversion.json").read_text())
+    assert manifest["max_abs_difference"] <= 1e-4
+    assert manifest["max_length"] == tiny_roberta.MAX_LENGTH
+    assert json.loads((version["postprocess"] / "labels.json").read_text()) == tiny_roberta.LABELS
+    assert Tokenizer.from_file(str(version["tokenizer"] / "tokenizer.json")).truncation["max_length"] == 64
+
+    traced = torch.jit.load(str(version["classifier"] / "model.pt"))
+    eager = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint).eval()
+    ids = torch.tensor([[0, 40, 41, 42, 2, 1, 1], [0, 50, 51, 52, 53, 54, 2]])
+    mask = (ids != 1).long()
+    with torch.no_grad():
+        torch.testing.assert_close(traced(ids, mask), eager(input_ids=ids, attention_mask=mask).logits, atol=1e-5, rtol=0)
+
+
+def test_refuses_to_write_above_the_tolerance(tiny_checkpoint, repository):
+    assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--tolerance", "-1") == 1
+    assert not (repository / "classifier" / "1" / "model.pt").exists()
+    assert not (repository / "tokenizer" / "1" / "tokenizer.json").exists()
+
+
+def test_labels_and_max_length_flags(tiny_checkpoint, repository):
+    argv = ["--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "bad,meh,good"]
+    assert convert(*argv, "--max-length", "16") == 0
+    assert json.loads((repository / "postprocess" / "1" / "labels.json").read_text()) == ["bad", "meh", "good"]
+    assert Tokenizer.from_file(str(repository / "tokenizer" / "1" / "tokenizer.json")).truncation["max_length"] == 16
+
+
+def test_labels_flag_must_match_the_model(tiny_checkpoint, repository):
+    assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "a,b") == 1
+
+
+def test_cardiffnlp_labels_are_known(tiny_checkpoint):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint)
+    model.config.id2label = {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    labels = checkpoint.resolve_labels("cardiffnlp/twitter-roberta-base-sentiment", model, None)
+    assert labels == ["negative", "neutral", "positive"]
+    assert checkpoint.resolve_labels("someone/else", model, None) == ["LABEL_0", "LABEL_1", "LABEL_2"]
+
+
+def test_unreachable_hub_gives_a_clear_message(repository):
+    result = run_cli("--model", "cardiffnlp/twitter-roberta-base-sentiment", "--repository", str(repository))
+    assert result.returncode == 1
+    assert "cannot load the tokenizer from hub id 'cardiffnlp/twitter-roberta-base-sentiment'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_folder_that_is_not_a_checkpoint_gives_a_clear_message(tmp_path, repository):
+    result = run_cli("--model", str(tmp_path), "--repository", str(repository))
+    assert result.returncode == 1
+    assert "is not a Hugging Face checkpoint: it has no config.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_folder_that_is_not_a_repository_is_refused(tiny_checkpoint, tmp_path):
+    with pytest.raises(ConversionError, match="not this project's model repository"):
+        conversion_cli.convert(conversion_cli.parse_args(["--model", str(tiny_checkpoint), "--repository", str(tmp_path)]))
+
+
+def test_remote_code_runs_only_with_the_flag(tiny_checkpoint, tmp_path, repository):
+    folder = tmp_path / "remote-code"
+    shutil.copytree(tiny_checkpoint, folder)
+    marker = tmp_path / "remote-code-ran"
+    (folder / "custom_model.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n"
+        "from transformers import RobertaForSequenceClassification as CustomModel\n"
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForSequenceClassification": "custom_model.CustomModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+
+    assert convert("--model", str(folder), "--repository", str(repository)) == 0
+    assert not marker.exists()
+    assert convert("--model", str(folder), "--repository", str(repository), "--trust-remote-code") == 0
+    assert marker.exists()
+
+
+def test_default_max_length_accounts_for_roberta_positions(tiny_checkpoint):
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint)
+    tokenizer = checkpoint.load_tokenizer(str(tiny_checkpoint))
+    tokenizer.model_max_length = int(1e30)  # as checkpoints without a tokenizer limit report it
+    assert checkpoint.default_max_length(tokenizer, model) == tiny_roberta.MAX_LENGTH
+
+
+@pytest.mark.parametrize("content", ['{"only": ["one label"]}', '{"a": [], "b": ["x"]}', "not json"])
+def test_prototype_files_are_validated(tmp_path, content):
+    path = tmp_path / "prototypes.json"
+    path.write_text(content)
+    with pytest.raises(ConversionError, match="prototypes|must map"):
+        zero_shot.load_examples(path)

@@ -1,0 +1,62 @@
+"""Unit tests of the postprocess model's logic, without Triton."""
+
+import json
+
+import numpy as np
+import pytest
+
+from postprocessing import InvalidLogits, load_labels, postprocess, softmax
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+def test_postprocess_picks_the_argmax_label_and_its_probability():
+    logits = np.array([[0.0, 1.0, 3.0], [2.0, 0.0, -1.0]], dtype=np.float32)
+    label, score, probs = postprocess(logits, LABELS)
+    assert label.tolist() == [[b"positive"], [b"negative"]]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-6)
+    np.testing.assert_allclose(score[:, 0], expected.max(axis=1), rtol=1e-6)
+    assert label.shape == score.shape == (2, 1) and probs.dtype == score.dtype == np.float32
+
+
+def test_softmax_is_stable_for_large_logits():
+    probs = softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
+    np.testing.assert_allclose(probs, [[1.0, 0.0, 0.0]])
+    assert np.isfinite(probs).all()
+
+
+def test_non_ascii_label_names_are_utf8():
+    label, _, _ = postprocess(np.array([[0.0, 1.0]], dtype=np.float32), ["négatif", "positif 😀"])
+    assert label[0, 0].decode("utf-8") == "positif 😀"
+
+
+@pytest.mark.parametrize(
+    "logits, message",
+    [
+        (np.zeros((1, 2), dtype=np.float32), r"expected logits of shape \[n, 3\].*got \[1, 2\]"),
+        (np.array([[0.0, np.nan, 1.0]], dtype=np.float32), "NaN or infinity"),
+    ],
+)
+def test_postprocess_rejects_logits_that_do_not_fit(logits, message):
+    with pytest.raises(InvalidLogits, match=message):
+        postprocess(logits, LABELS)
+
+
+def test_load_labels(tmp_path):
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(LABELS))
+    assert load_labels(path) == LABELS
+
+
+def test_load_labels_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="labels.json is missing"):
+        load_labels(tmp_path / "labels.json")
+
+
+@pytest.mark.parametrize("content", ['{"a": 1}', '["only-one"]', "[1, 2]"])
+def test_load_labels_rejects_malformed_files(tmp_path, content):
+    path = tmp_path / "labels.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="JSON list of at least two label names"):
+        load_labels(path)

@@ -1,0 +1,149 @@
+"""The launcher: the command it builds, how it reports failures, and how it stops."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from clients import classify
+from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
+from server.drain import DrainWatch, Load
+from server.process import load_failures
+from tests.conftest import PROJECT
+from tests.texts import LONG_TEXT
+
+LOG_LINE = (
+    'E1122 02:07:55.352981 4314 model_lifecycle.cc:642] "failed to load \'postprocess\' version 1: Internal: '
+    "FileNotFoundError: /r/postprocess/1/labels.json is missing: build the repository\\n\\nAt:\\n  /r/model.py(13)\""
+)
+
+
+def test_load_failures_reads_the_reason_without_the_python_stack():
+    assert load_failures(LOG_LINE) == {
+        "postprocess": "Internal: FileNotFoundError: /r/postprocess/1/labels.json is missing: build the repository"
+    }
+
+
+METRICS = """# HELP nv_inference_pending_request_count ...
+nv_inference_pending_request_count{model="tokenizer",version="1"} 2
+nv_inference_pending_request_count{model="classifier",version="1"} 3
+nv_inference_request_success{model="classifier",version="1"} 40
+nv_inference_request_failure{model="classifier",reason="BACKEND",version="1"} 1
+nv_inference_request_success{model="tokenizer",version="1"} 40
+nv_inference_exec_count{model="classifier",version="1"} 10
+nv_inference_compute_infer_duration_us{model="classifier",version="1"} 5000000
+nv_inference_exec_count{model="tokenizer",version="1"} 10
+nv_inference_compute_infer_duration_us{model="tokenizer",version="1"} 10000
+"""
+
+
+def test_load_reads_pending_completed_and_batch_time_from_metrics():
+    load = Load.from_metrics(METRICS)
+    assert load == Load(pending=5, completed=81, slowest_batch_seconds=0.5)
+    assert load.quiet_period() == 1.5
+
+
+def test_drain_watch_waits_for_a_quiet_period_with_nothing_queued():
+    watch, idle = DrainWatch(), Load(pending=0, completed=7, slowest_batch_seconds=0.1)
+    assert not watch.idle(Load(pending=2, completed=5, slowest_batch_seconds=0.1), now=0.0)
+    assert not watch.idle(idle, now=1.0)  # a request completed since the last look
+    assert not watch.idle(idle, now=1.4)
+    assert watch.idle(idle, now=1.5)
+
+
+def test_binds_loopback_with_production_flags(tmp_path):
+    command = TritonServer(tmp_path, Endpoints()).command(installation=_FakePaths(), backends=tmp_path)
+    for flag in (
+        "--http-address=127.0.0.1",
+        "--grpc-address=127.0.0.1",
+        "--metrics-address=127.0.0.1",
+        "--model-control-mode=none",
+        "--strict-readiness=true",
+        "--exit-on-error=true",
+    ):
+        assert flag in command
+
+
+class _FakePaths:
+    binary = "tritonserver"
+
+
+@pytest.mark.integration
+def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_repository, tmp_path):
+    broken = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(tiny_repository), str(broken)], check=True)
+    (broken / "postprocess" / "1" / "labels.json").unlink()
+
+    with pytest.raises(ServerFailed) as failure:
+        start_on_free_ports(broken, tmp_path / "server.log")
+    message = str(failure.value)
+    assert "model 'postprocess' failed to load" in message
+    assert "labels.json is missing" in message
+    assert str(tmp_path / "server.log") in message
+
+
+@pytest.mark.integration
+def test_an_empty_repository_is_refused(tmp_path):
+    with pytest.raises(ServerFailed, match="holds no model"):
+        TritonServer(tmp_path, Endpoints.on_free_ports()).start()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_lets_in_flight_requests_finish(minilm_repository, tmp_path, stop_signal):
+    """Eight requests of 16 maximum-length texts keep the server busy for seconds when the signal comes."""
+    endpoints = Endpoints.on_free_ports()
+    launcher = subprocess.Popen(
+        [
+            sys.executable, "-m", "server",
+            "--model-repository", str(minilm_repository),
+            "--http-port", str(endpoints.http_port),
+            "--grpc-port", str(endpoints.grpc_port),
+            "--metrics-port", str(endpoints.metrics_port),
+            "--log-file", str(tmp_path / "server.log"),
+        ],
+        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output = _read_until(launcher, "Ctrl-C stops it", timeout=120)
+    assert f"HTTP     {endpoints.http}" in output
+
+    outcomes, started = [], threading.Barrier(9)
+
+    def client():
+        started.wait()
+        try:
+            outcomes.append(classify([LONG_TEXT] * 16, url=endpoints.grpc))
+        except Exception as error:  # noqa: BLE001 - the test records every failure
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    time.sleep(1.0)
+    launcher.send_signal(stop_signal)
+    signalled = time.monotonic()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert launcher.wait(timeout=60) == 0
+    assert [type(outcome) for outcome in outcomes] == [list] * 8, outcomes
+    assert time.monotonic() - signalled > 1.0, "the requests were not in flight when the signal came"
+    assert "tritonserver exited with code 0" in launcher.stdout.read()
+
+
+def _read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
+    lines, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
+    process.kill()
+    raise AssertionError("the launcher never became ready:\n" + "".join(lines))

@@ -1,0 +1,64 @@
+"""Unit tests of the Python-based `pytorch` backend's logic, without Triton."""
+
+import numpy as np
+import pytest
+import torch
+
+from torchscript import group_by_shape, load_module, positional_names, run_batch, select_device
+
+
+class AddAndScale(torch.nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor):
+        return a + b, (a * 2).sum(dim=1)
+
+
+@pytest.fixture
+def scripted():
+    return torch.jit.script(AddAndScale())
+
+
+def test_positional_names_are_ordered_by_index():
+    tensors = [{"name": "INPUT__1"}, {"name": "INPUT__0"}, {"name": "INPUT__2"}]
+    assert positional_names(tensors) == ["INPUT__0", "INPUT__1", "INPUT__2"]
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [(["input_ids"], "does not follow"), (["INPUT__0", "INPUT__2"], r"must run 0..1")],
+)
+def test_positional_names_reject_other_conventions(names, message):
+    with pytest.raises(ValueError, match=message):
+        positional_names([{"name": name} for name in names])
+
+
+def test_device_follows_the_instance_kind():
+    assert select_device("CPU", 0) == torch.device("cpu")
+    assert select_device("GPU", "1") == torch.device("cuda", 1)
+
+
+def test_group_by_shape_keeps_same_shaped_requests_together():
+    requests = [[np.zeros((1, 4))], [np.zeros((2, 7))], [np.zeros((3, 4))]]
+    assert group_by_shape(requests) == [[0, 2], [1]]
+
+
+def test_run_batch_runs_once_and_splits_back(scripted):
+    requests = [
+        [np.array([[1, 2]], dtype=np.int64), np.array([[10, 20]], dtype=np.int64)],
+        [np.array([[3, 4], [5, 6]], dtype=np.int64), np.array([[1, 1], [2, 2]], dtype=np.int64)],
+    ]
+    outputs = run_batch(scripted, requests, [torch.float32, torch.int64], torch.device("cpu"))
+    assert [output.shape for output in outputs[0]] == [(1, 2), (1,)]
+    np.testing.assert_array_equal(outputs[0][0], [[11.0, 22.0]])
+    np.testing.assert_array_equal(outputs[1][0], [[4.0, 5.0], [7.0, 8.0]])
+    np.testing.assert_array_equal(outputs[1][1], [14, 22])
+    assert outputs[0][0].dtype == np.float32
+
+
+def test_run_batch_rejects_an_output_count_mismatch(scripted):
+    with pytest.raises(ValueError, match="returned 2 outputs, the config declares 1"):
+        run_batch(scripted, [[np.ones((1, 1), dtype=np.int64)] * 2], [torch.float32], torch.device("cpu"))
+
+
+def test_load_module_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.pt is missing"):
+        load_module(tmp_path / "model.pt", torch.device("cpu"))
