@@ -145,3 +145,13 @@ def test_default_model_gets_plain_cases_right(served):
     wanted = [label for label, cases in PLAIN_CASES.items() for _ in cases]
     labels = [label.decode() for label in sentiment(grpc_client(served), texts)["LABEL"][:, 0]]
     assert labels == wanted
+
+
+def test_classifier_rejects_token_ids_outside_the_vocabulary_and_keeps_serving(served):
+    client = grpc_client(served)
+    ids = np.array([[0, 10**9, 2]], dtype=np.int64)
+    with pytest.raises(InferenceServerException, match="TorchScript execution failed: .*index out of range") as failure:
+        infer(client, "classifier", {"INPUT__0": ids, "INPUT__1": np.ones_like(ids)}, ["OUTPUT__0"])
+    assert "Traceback" not in failure.value.message()
+    assert client.is_model_ready("classifier")
+    np.testing.assert_allclose(sentiment(client, ["ok"])["PROBS"], served.reference.probs(["ok"]), atol=ATOL, rtol=0)

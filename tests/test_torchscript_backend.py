@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchscript import group_by_shape, load_module, positional_names, run_batch, select_device
+from torchscript import group_by_shape, last_line, load_module, positional_names, run_batch, select_device
 
 
 class AddAndScale(torch.nn.Module):
@@ -62,3 +62,13 @@ def test_run_batch_rejects_an_output_count_mismatch(scripted):
 def test_load_module_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.pt is missing"):
         load_module(tmp_path / "model.pt", torch.device("cpu"))
+
+
+def test_last_line_drops_the_torchscript_stack():
+    error = RuntimeError(
+        "The following operation failed in the TorchScript interpreter.\n"
+        "Traceback of TorchScript, serialized code (most recent call last):\n"
+        '  File "code/__torch__.py", line 9, in forward\n'
+        "RuntimeError: index out of range in self\n"
+    )
+    assert last_line(error) == "RuntimeError: index out of range in self"

@@ -10,7 +10,16 @@ from pathlib import Path
 import torch
 import triton_python_backend_utils as pb_utils
 
-from torchscript import group_by_shape, load_module, output_dtypes, parameter, positional_names, run_batch, select_device
+from torchscript import (
+    group_by_shape,
+    last_line,
+    load_module,
+    output_dtypes,
+    parameter,
+    positional_names,
+    run_batch,
+    select_device,
+)
 
 
 class TritonPythonModel:
@@ -38,7 +47,8 @@ class TritonPythonModel:
             try:
                 outputs = run_batch(self.module, [inputs[i] for i in group], self.output_types, self.device)
             except RuntimeError as error:
-                failure = pb_utils.TritonError(f"TorchScript execution failed: {error}")
+                pb_utils.Logger.log_error(f"pytorch: execution failed: {error}")
+                failure = pb_utils.TritonError(f"TorchScript execution failed: {last_line(error)}")
                 for index in group:
                     responses[index] = pb_utils.InferenceResponse(error=failure)
                 continue

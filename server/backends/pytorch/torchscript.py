@@ -62,6 +62,12 @@ def load_module(path: Path, device: torch.device) -> torch.jit.ScriptModule:
     return module
 
 
+def last_line(error: Exception) -> str:
+    """TorchScript errors carry the interpreter's stack; clients get only the final message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def group_by_shape(requests: list[list[np.ndarray]]) -> list[list[int]]:
     """Indices of requests whose inputs all have the same shapes past the batch dimension."""
     groups: dict[tuple, list[int]] = {}
