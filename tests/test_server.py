@@ -12,6 +12,7 @@ import pytest
 from clients import classify
 from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
 from server.drain import DrainWatch, Load
+from server.installation import TritonInstallation
 from server.process import load_failures
 from tests.conftest import PROJECT
 from tests.texts import LONG_TEXT
@@ -56,7 +57,7 @@ def test_drain_watch_waits_for_a_quiet_period_with_nothing_queued():
 
 
 def test_binds_loopback_with_production_flags(tmp_path):
-    command = TritonServer(tmp_path, Endpoints()).command(installation=_FakePaths(), backends=tmp_path)
+    command = TritonServer(tmp_path, Endpoints()).command(TritonInstallation.find(), backends=tmp_path)
     for flag in (
         "--http-address=127.0.0.1",
         "--grpc-address=127.0.0.1",
@@ -66,10 +67,6 @@ def test_binds_loopback_with_production_flags(tmp_path):
         "--exit-on-error=true",
     ):
         assert flag in command
-
-
-class _FakePaths:
-    binary = "tritonserver"
 
 
 @pytest.mark.integration
