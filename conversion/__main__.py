@@ -15,7 +15,7 @@ import tokenizers
 import torch
 import transformers
 
-from . import checkpoint, export, zero_shot
+from . import checkpoint, export, quantize, zero_shot
 from .checkpoint import ConversionError
 
 log = logging.getLogger("conversion")
@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--prototypes",
         type=Path,
         help="JSON of label → example sentences: make a zero-shot classifier from a sentence encoder",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="CPU speed option: dynamic int8 quantisation of the linear layers (reports the accuracy change)",
     )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the checkpoint")
     return parser.parse_args(argv)
@@ -80,6 +85,10 @@ def convert(args: argparse.Namespace) -> dict:
     serving = export.serving_tokenizer(tokenizer, max_length)
     labels, module = classifier_module(args, model, serving)
     log.info("labels %s, max length %d tokens", labels, max_length)
+    accuracy = None
+    if args.quantize:
+        fp32, module = module, quantize.dynamic_int8(module)
+        accuracy = quantize.accuracy_change(fp32, module, serving)
 
     log.info("tracing with torch.jit.trace")
     traced = export.trace(module, serving)
@@ -98,6 +107,8 @@ def convert(args: argparse.Namespace) -> dict:
         "labels": labels,
         "max_length": max_length,
         "max_abs_difference": difference,
+        "quantize": args.quantize,
+        "quantization_accuracy_change": accuracy,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "tokenizers": tokenizers.__version__,

@@ -98,6 +98,7 @@ def _write_atomically(path: Path, write) -> None:
     os.close(handle)
     try:
         write(temporary)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the server may run as another user
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

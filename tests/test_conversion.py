@@ -50,6 +50,23 @@ def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_repository, ti
         torch.testing.assert_close(traced(ids, mask), eager(input_ids=ids, attention_mask=mask).logits, atol=1e-5, rtol=0)
 
 
+def test_artifacts_are_readable_by_other_users(tiny_repository):
+    for path in ("classifier/1/model.pt", "tokenizer/1/tokenizer.json", "postprocess/1/labels.json"):
+        assert (tiny_repository / path).stat().st_mode & 0o044 == 0o044, path
+
+
+def test_int8_quantisation_records_its_accuracy_change(tiny_checkpoint, repository):
+    assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--quantize", "int8") == 0
+    manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
+    change = manifest["quantization_accuracy_change"]
+    assert manifest["quantize"] == "int8" and manifest["max_abs_difference"] <= 1e-4
+    assert 0 < change["max_probability_difference"] < 1
+    agreed, total = map(int, change["label_agreement"].split("/"))
+    assert 0 <= agreed <= total == 11
+    traced = torch.jit.load(str(repository / "classifier" / "1" / "model.pt"))
+    assert "quantized::linear_dynamic" in str(traced.inlined_graph)
+
+
 def test_refuses_to_write_above_the_tolerance(tiny_checkpoint, repository):
     assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--tolerance", "-1") == 1
     assert not (repository / "classifier" / "1" / "model.pt").exists()

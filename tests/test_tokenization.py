@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 from conversion.export import serving_tokenizer
 from tests import tiny_roberta
 from tests.texts import LONG_TEXT
-from tokenization import InvalidText, decode_texts, load_tokenizer, tokenize_requests
+from tokenization import InvalidText, TextEncoder, decode_texts, parse_buckets
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,16 @@ def tokenizer_file(tiny_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tokenizer(tokenizer_file):
-    return load_tokenizer(tokenizer_file)
+    return TextEncoder.load(tokenizer_file)
+
+
+@pytest.fixture(scope="module")
+def bucketed(tokenizer_file):
+    return TextEncoder.load(tokenizer_file, "16,32,128")
+
+
+def tokenize_requests(encoder, requests):
+    return encoder.tokenize_requests(requests)
 
 
 def texts(*items: bytes) -> np.ndarray:
@@ -79,13 +88,40 @@ def test_matches_the_hugging_face_tokenizer(tokenizer, tiny_checkpoint):
         assert ids[0].tolist() == hf(text, truncation=True, max_length=tiny_roberta.MAX_LENGTH)["input_ids"]
 
 
-def test_load_tokenizer_names_a_missing_file(tmp_path):
+def test_load_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenizer.json is missing.*python -m conversion"):
-        load_tokenizer(tmp_path / "tokenizer.json")
+        TextEncoder.load(tmp_path / "tokenizer.json")
 
 
-def test_load_tokenizer_refuses_a_file_without_truncation(tiny_checkpoint, tmp_path):
+def test_load_refuses_a_file_without_truncation(tiny_checkpoint, tmp_path):
     path = tmp_path / "tokenizer.json"
     AutoTokenizer.from_pretrained(tiny_checkpoint).backend_tokenizer.save(str(path))
     with pytest.raises(ValueError, match="sets no truncation or padding"):
-        load_tokenizer(path)
+        TextEncoder.load(path)
+
+
+def test_buckets_are_capped_at_the_maximum_length():
+    assert parse_buckets("128, 16,32,16", max_length=64) == [16, 32, 64]
+    with pytest.raises(ValueError, match="comma-separated integers"):
+        parse_buckets("16,abc", 64)
+    with pytest.raises(ValueError, match="positive"):
+        parse_buckets("0,16", 64)
+
+
+def test_batches_are_padded_to_the_smallest_bucket_that_fits(bucketed):
+    assert bucketed.buckets == [16, 32, tiny_roberta.MAX_LENGTH]
+    [(short, _)] = bucketed.tokenize_requests([texts(b"hi")])
+    [(medium, mask)] = bucketed.tokenize_requests([texts(b"hi", b" ".join([b"word"] * 8))])
+    [(long, _)] = bucketed.tokenize_requests([texts(LONG_TEXT.encode())])
+    assert (short.shape[1], medium.shape[1], long.shape[1]) == (16, 32, 64)
+    assert mask[0].sum() < 16 and mask[1].sum() > 16
+
+
+def test_bucketed_padding_keeps_the_tokens(tokenizer, bucketed):
+    batch = texts(b"", b"I love this!", "今日は".encode())
+    [(plain_ids, plain_mask)] = tokenizer.tokenize_requests([batch])
+    [(ids, mask)] = bucketed.tokenize_requests([batch])
+    width = plain_ids.shape[1]
+    np.testing.assert_array_equal(ids[:, :width], plain_ids)
+    np.testing.assert_array_equal(mask[:, :width], plain_mask)
+    assert mask[:, width:].sum() == 0 and (ids[:, width:] == 1).all()

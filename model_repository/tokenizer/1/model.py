@@ -1,21 +1,24 @@
 """Triton Python model: TEXT (UTF-8 bytes) → INPUT_IDS, ATTENTION_MASK. Logic: tokenization.py."""
 
+import json
 from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 
-from tokenization import InvalidText, load_tokenizer, tokenize_requests
+from tokenization import InvalidText, TextEncoder
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.tokenizer = load_tokenizer(version_dir / "tokenizer.json")
-        pb_utils.Logger.log_info(f"tokenizer: loaded {version_dir / 'tokenizer.json'}")
+        config = json.loads(args["model_config"])
+        buckets = config.get("parameters", {}).get("LENGTH_BUCKETS", {}).get("string_value", "")
+        path = Path(args["model_repository"]) / args["model_version"] / "tokenizer.json"
+        self.encoder = TextEncoder.load(path, buckets)
+        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, length buckets {self.encoder.buckets}")
 
     def execute(self, requests):
         texts = [pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy() for request in requests]
-        return [_response(result) for result in tokenize_requests(self.tokenizer, texts)]
+        return [_response(result) for result in self.encoder.tokenize_requests(texts)]
 
 
 def _response(result):

@@ -3,6 +3,7 @@
 Plain functions with no Triton import, so unit tests call them directly.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +12,6 @@ from tokenizers import Tokenizer
 
 class InvalidText(ValueError):
     """A request's text cannot be tokenized; the message is safe to send to the client."""
-
-
-def load_tokenizer(path: Path) -> Tokenizer:
-    """Load a tokenizer.json that has truncation and padding set (conversion writes it that way)."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: build the repository with `python -m conversion`")
-    tokenizer = Tokenizer.from_file(str(path))
-    if tokenizer.truncation is None or tokenizer.padding is None:
-        raise ValueError(f"{path} sets no truncation or padding: rebuild it with `python -m conversion`")
-    return tokenizer
 
 
 def decode_texts(raw: np.ndarray) -> list[str]:
@@ -36,30 +27,76 @@ def decode_texts(raw: np.ndarray) -> list[str]:
     return texts
 
 
-def tokenize_requests(tokenizer: Tokenizer, requests: list[np.ndarray]) -> list:
-    """Tokenize the TEXT tensors of many requests in one call.
+def parse_buckets(text: str, max_length: int) -> list[int]:
+    """"16,32,64" → the padded lengths to use, capped at and always including the maximum length."""
+    try:
+        sizes = {int(size) for size in text.split(",") if size.strip()}
+    except ValueError:
+        raise ValueError(f"LENGTH_BUCKETS must be comma-separated integers, got {text!r}") from None
+    if any(size <= 0 for size in sizes):
+        raise ValueError(f"LENGTH_BUCKETS must be positive, got {text!r}")
+    return sorted({size for size in sizes if size < max_length} | {max_length})
 
-    Returns one entry per request: (input_ids, attention_mask), each int64 [n, length], or the
-    InvalidText that request alone fails with. All requests share the padded length.
+
+@dataclass
+class TextEncoder:
+    """A fast tokenizer that pads each batch up to the smallest length bucket that holds its longest text.
+
+    Padding to a few fixed lengths lets the classifier's dynamic batcher put together requests
+    that were tokenized separately: Triton batches only requests of the same shape.
     """
-    results: list = []
-    texts: list[str] = []
-    for raw in requests:
-        try:
-            decoded = decode_texts(raw)
-        except InvalidText as error:
-            results.append(error)
-            continue
-        results.append(len(decoded))
-        texts.extend(decoded)
 
-    encodings = tokenizer.encode_batch(texts) if texts else []
-    ids = np.array([encoding.ids for encoding in encodings], dtype=np.int64)
-    mask = np.array([encoding.attention_mask for encoding in encodings], dtype=np.int64)
+    tokenizer: Tokenizer  # truncation set, padding off
+    pad_id: int
+    buckets: list[int]
 
-    start = 0
-    for index, result in enumerate(results):
-        if isinstance(result, int):
-            results[index] = (ids[start : start + result], mask[start : start + result])
-            start += result
-    return results
+    @classmethod
+    def load(cls, path: Path, buckets: str = "") -> "TextEncoder":
+        """Load a tokenizer.json that has truncation and padding set (conversion writes it that way)."""
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: build the repository with `python -m conversion`")
+        tokenizer = Tokenizer.from_file(str(path))
+        if tokenizer.truncation is None or tokenizer.padding is None:
+            raise ValueError(f"{path} sets no truncation or padding: rebuild it with `python -m conversion`")
+        pad_id, max_length = tokenizer.padding["pad_id"], tokenizer.truncation["max_length"]
+        tokenizer.no_padding()
+        return cls(tokenizer, pad_id, parse_buckets(buckets, max_length) if buckets else [])
+
+    def padded_length(self, longest: int) -> int:
+        return next((size for size in self.buckets if size >= longest), longest)
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Texts → input_ids and attention_mask, int64 [n, padded length]."""
+        encodings = self.tokenizer.encode_batch(texts)
+        length = self.padded_length(max((len(encoding.ids) for encoding in encodings), default=0))
+        ids = np.full((len(texts), length), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(texts), length), dtype=np.int64)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        return ids, mask
+
+    def tokenize_requests(self, requests: list[np.ndarray]) -> list:
+        """Tokenize the TEXT tensors of many requests in one call.
+
+        Returns one entry per request: (input_ids, attention_mask), each int64 [n, length], or the
+        InvalidText that request alone fails with. All requests share the padded length.
+        """
+        results: list = []
+        texts: list[str] = []
+        for raw in requests:
+            try:
+                decoded = decode_texts(raw)
+            except InvalidText as error:
+                results.append(error)
+                continue
+            results.append(len(decoded))
+            texts.extend(decoded)
+
+        ids, mask = self.encode(texts) if texts else (None, None)
+        start = 0
+        for index, result in enumerate(results):
+            if isinstance(result, int):
+                results[index] = (ids[start : start + result], mask[start : start + result])
+                start += result
+        return results
