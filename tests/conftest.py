@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 import conversion.__main__ as conversion_cli
-from conversion import zero_shot
+from conversion.eager import EagerClassifier
 from server import TritonServer, start_on_free_ports
 from tests import tiny_roberta
-from tests.reference import EagerReference
 
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ("model.pt", "tokenizer.json", "labels.json", "conversion.json", "__pycache__")
@@ -28,7 +27,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_repository(tmp_path_factory, tiny_checkpoint) -> Path:
+def tiny_roberta_repository(tmp_path_factory, tiny_checkpoint) -> Path:
     repository = repository_skeleton(tmp_path_factory.mktemp("tiny") / "model_repository")
     assert conversion_cli.main(["--model", str(tiny_checkpoint), "--repository", str(repository)]) == 0
     return repository
@@ -45,20 +44,14 @@ def minilm_repository(tmp_path_factory) -> Path:
 class Served:
     name: str
     server: TritonServer
-    reference: EagerReference
+    reference: EagerClassifier
 
 
 @pytest.fixture(scope="session", params=["tiny_roberta", "minilm"])
 def served(request, tmp_path_factory) -> Served:
     """A running server per model, with the in-process reference it must match."""
-    if request.param == "tiny_roberta":
-        repository = request.getfixturevalue("tiny_repository")
-        reference = EagerReference.sequence_classifier(request.getfixturevalue("tiny_checkpoint"), tiny_roberta.MAX_LENGTH)
-    else:
-        repository = request.getfixturevalue("minilm_repository")
-        reference = EagerReference.prototype_classifier(
-            Path(conversion_cli.default_model_folder()), zero_shot.DEFAULT_PROTOTYPES
-        )
+    repository = request.getfixturevalue(f"{request.param}_repository")
+    reference = EagerClassifier.from_repository(repository)
     log_file = tmp_path_factory.mktemp("logs") / f"{request.param}.log"
     server = start_on_free_ports(repository, log_file)
     yield Served(request.param, server, reference)

@@ -34,8 +34,8 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_repository, tiny_checkpoint):
-    version = {model: tiny_repository / model / "1" for model in ("classifier", "tokenizer", "postprocess")}
+def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_repository, tiny_checkpoint):
+    version = {model: tiny_roberta_repository / model / "1" for model in ("classifier", "tokenizer", "postprocess")}
     manifest = json.loads((version["classifier"] / "conversion.json").read_text())
     assert manifest["max_abs_difference"] <= 1e-4
     assert manifest["max_length"] == tiny_roberta.MAX_LENGTH
@@ -50,9 +50,9 @@ def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_repository, ti
         torch.testing.assert_close(traced(ids, mask), eager(input_ids=ids, attention_mask=mask).logits, atol=1e-5, rtol=0)
 
 
-def test_artifacts_are_readable_by_other_users(tiny_repository):
+def test_artifacts_are_readable_by_other_users(tiny_roberta_repository):
     for path in ("classifier/1/model.pt", "tokenizer/1/tokenizer.json", "postprocess/1/labels.json"):
-        assert (tiny_repository / path).stat().st_mode & 0o044 == 0o044, path
+        assert (tiny_roberta_repository / path).stat().st_mode & 0o044 == 0o044, path
 
 
 def test_int8_quantisation_records_its_accuracy_change(tiny_checkpoint, repository):

@@ -70,9 +70,9 @@ def test_binds_loopback_with_production_flags(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_repository, tmp_path):
+def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path):
     broken = tmp_path / "broken"
-    subprocess.run(["cp", "-r", str(tiny_repository), str(broken)], check=True)
+    subprocess.run(["cp", "-r", str(tiny_roberta_repository), str(broken)], check=True)
     (broken / "postprocess" / "1" / "labels.json").unlink()
 
     with pytest.raises(ServerFailed) as failure:

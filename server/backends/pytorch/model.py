@@ -33,6 +33,7 @@ class TritonPythonModel:
         threads = int(parameter(config, "INTRA_OP_THREAD_COUNT", "0"))
         if threads > 0:
             torch.set_num_threads(threads)
+        self.optimized = parameter(config, "DISABLE_OPTIMIZED_EXECUTION", "false").lower() != "true"
         path = Path(args["model_repository"]) / args["model_version"] / config.get("default_model_filename", "model.pt")
         self.module = load_module(path, self.device)
         pb_utils.Logger.log_info(f"pytorch: loaded {path} on {self.device}, {torch.get_num_threads()} threads")
@@ -45,7 +46,8 @@ class TritonPythonModel:
         responses = [None] * len(requests)
         for group in group_by_shape(inputs):
             try:
-                outputs = run_batch(self.module, [inputs[i] for i in group], self.output_types, self.device)
+                with torch.jit.optimized_execution(self.optimized):
+                    outputs = run_batch(self.module, [inputs[i] for i in group], self.output_types, self.device)
             except RuntimeError as error:
                 pb_utils.Logger.log_error(f"pytorch: execution failed: {error}")
                 failure = pb_utils.TritonError(f"TorchScript execution failed: {last_line(error)}")

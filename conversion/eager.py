@@ -1,0 +1,63 @@
+"""The eager PyTorch classifier a repository was converted from, with the Hugging Face tokenizer.
+
+Rebuilt from the conversion.json record; tests compare the server against it and the benchmark's
+FastAPI peer serves it.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+from . import export, zero_shot
+
+
+class EagerClassifier:
+    def __init__(self, tokenizer, forward, labels: list[str], max_length: int):
+        self.tokenizer = tokenizer  # the Hugging Face tokenizer
+        self.forward = forward  # (input_ids, attention_mask) → logits
+        self.labels = labels
+        self.max_length = max_length
+
+    @classmethod
+    def sequence_classifier(cls, folder: Path | str, max_length: int) -> "EagerClassifier":
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
+        return cls(tokenizer, export.LogitsAdapter(model), labels, max_length)
+
+    @classmethod
+    def prototype_classifier(cls, folder: Path | str, prototypes: Path, max_length: int) -> "EagerClassifier":
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        encoder = AutoModel.from_pretrained(folder).eval()
+        serving = export.serving_tokenizer(tokenizer, max_length)
+        labels, head = zero_shot.build(encoder, serving, zero_shot.load_examples(prototypes))
+        return cls(tokenizer, head, labels, max_length)
+
+    @classmethod
+    def from_repository(cls, repository: Path) -> "EagerClassifier":
+        """The model recorded in classifier/1/conversion.json, with the labels conversion wrote."""
+        manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
+        if manifest["zero_shot_prototypes"]:
+            eager = cls.prototype_classifier(manifest["source"], Path(manifest["zero_shot_prototypes"]), manifest["max_length"])
+        else:
+            eager = cls.sequence_classifier(manifest["source"], manifest["max_length"])
+        eager.labels = manifest["labels"]
+        return eager
+
+    def token_ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"]
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        """One text at a time, unpadded, so the result depends on nothing a server batches."""
+        rows = []
+        with torch.no_grad():
+            for text in texts:
+                ids = torch.tensor([self.token_ids(text)])
+                rows.append(self.forward(ids, torch.ones_like(ids))[0].numpy())
+        return np.stack(rows)
+
+    def probs(self, texts: list[str]) -> np.ndarray:
+        return torch.from_numpy(self.logits(texts)).softmax(dim=-1).numpy()
