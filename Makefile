@@ -6,7 +6,7 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test clean
+.PHONY: help setup serve test bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) i
 
 test: setup ## Run the whole test suite (unit and integration, against a real server)
 	$(PY) -m pytest
+
+bench: setup ## Benchmark the served pipeline against the in-process ceiling and the peers (benchmarks/results/)
+	$(PY) -m benchmarks
 
 clean: ## Remove the built model artifacts and logs (keeps .venv)
 	rm -rf logs $(ARTIFACTS)

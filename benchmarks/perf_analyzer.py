@@ -1,6 +1,7 @@
 """Run perf_analyzer (from the tritonclient 2.51 wheel) and read its CSV report."""
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -55,6 +56,21 @@ def token_input_data(ids: list[np.ndarray], masks: list[np.ndarray]) -> dict:
     }
 
 
+def _measure(command: list[str], workdir: Path) -> tuple[dict | None, str]:
+    """Run perf_analyzer once; the CSV row, or None when it found no stable window."""
+    with tempfile.NamedTemporaryFile(dir=workdir, suffix=".csv") as report:
+        result = subprocess.run([*command, "-f", report.name], env=environment(workdir), capture_output=True, text=True, timeout=900)
+        output = result.stdout + result.stderr
+        if result.returncode != 0:
+            if "Failed to obtain stable measurement" in output:
+                return None, output
+            raise PerfAnalyzerFailed(f"perf_analyzer failed ({result.returncode}): {output[-3000:]}")
+        rows = list(csv.DictReader(open(report.name)))
+    if not rows:
+        raise PerfAnalyzerFailed(f"perf_analyzer wrote no measurement: {output[-3000:]}")
+    return rows[-1], output
+
+
 def run(
     model: str,
     url: str,
@@ -66,34 +82,32 @@ def run(
     max_trials: int = 6,
     stability_percent: int = 15,
 ) -> dict:
-    """One perf_analyzer measurement at a fixed concurrency: throughput and client-side latencies."""
-    data_file = workdir / f"{model}-input.json"
+    """One perf_analyzer measurement at a fixed concurrency: throughput and client-side latencies.
+
+    Windows last `measurement_ms`; when no `max_trials` consecutive windows agree within
+    `stability_percent`, the last window is taken and the row is marked unstable.
+    """
+    content = json.dumps(input_data)
+    data_file = workdir / f"input-{hashlib.sha1(content.encode()).hexdigest()[:12]}.json"
     if not data_file.exists():
-        data_file.write_text(json.dumps(input_data))
-    with tempfile.NamedTemporaryFile(dir=workdir, suffix=".csv") as report:
-        command = [
-            str(Path(sys.executable).parent / "perf_analyzer"),
-            "-m", model, "-u", url, "-i", protocol,
-            "--input-data", str(data_file),
-            "--concurrency-range", f"{concurrency}:{concurrency}",
-            "--measurement-interval", str(measurement_ms),
-            "--max-trials", str(max_trials),
-            "--stability-percentage", str(stability_percent),
-            "--max-threads", "16",
-            "-f", report.name,
-        ]  # fmt: skip
-        result = subprocess.run(command, env=environment(workdir), capture_output=True, text=True, timeout=600)
-        if result.returncode != 0 and "Failed to obtain stable measurement" not in result.stdout:
-            raise PerfAnalyzerFailed(f"perf_analyzer failed ({result.returncode}): {result.stdout[-2000:]}{result.stderr}")
-        rows = list(csv.DictReader(open(report.name)))
-    if not rows:
-        raise PerfAnalyzerFailed(f"perf_analyzer wrote no measurement: {result.stdout[-2000:]}")
-    row = rows[-1]
+        data_file.write_text(content)
+    command = [
+        str(Path(sys.executable).parent / "perf_analyzer"),
+        "-m", model, "-u", url, "-i", protocol,
+        "--input-data", str(data_file),
+        "--concurrency-range", f"{concurrency}:{concurrency}",
+        "--measurement-interval", str(measurement_ms),
+        "--max-threads", "16",
+    ]  # fmt: skip
+    row, _ = _measure([*command, "--max-trials", str(max_trials), "--stability-percentage", str(stability_percent)], workdir)
+    stable = row is not None
+    if row is None:
+        row, _ = _measure([*command, "--max-trials", "1", "--stability-percentage", "999"], workdir)
     return {
         "concurrency": concurrency,
         "throughput": float(row["Inferences/Second"]),
         "p50_ms": float(row["p50 latency"]) / 1000,
         "p90_ms": float(row["p90 latency"]) / 1000,
         "p99_ms": float(row["p99 latency"]) / 1000,
-        "stable": result.returncode == 0,
+        "stable": stable,
     }

@@ -67,7 +67,7 @@ def load_failures(log_text: str) -> dict[str, str]:
     return {match["model"]: match["reason"].split("\\n")[0].strip() for match in _LOAD_FAILURE.finditer(log_text)}
 
 
-def _http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status, response.read().decode("utf-8", "replace")
@@ -152,7 +152,7 @@ class TritonServer:
         return self
 
     def model_ready(self, model: str) -> bool:
-        status, _ = _http_get(f"{self.endpoints.http}/v2/models/{model}/ready")
+        status, _ = http_get(f"{self.endpoints.http}/v2/models/{model}/ready")
         return status == 200
 
     def unready_models(self) -> list[str]:
@@ -185,7 +185,7 @@ class TritonServer:
         """Wait until no request is in flight (see drain.py); False if the timeout came first."""
         deadline, watch = time.monotonic() + timeout, DrainWatch()
         while time.monotonic() < deadline and self.process.poll() is None:
-            status, text = _http_get(self.endpoints.metrics)
+            status, text = http_get(self.endpoints.metrics)
             if status != 200 or watch.idle(Load.from_metrics(text), time.monotonic()):
                 return True
             time.sleep(0.05)
