@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import time
 from pathlib import Path
 
@@ -27,10 +28,12 @@ class Pipeline:
         self.encoder = tokenization.TextEncoder.load(repository / "tokenizer" / "1" / "tokenizer.json")
         self.module = torch.jit.load(str(repository / "classifier" / "1" / "model.pt")).eval()
         self.labels = self.postprocessing.load_labels(repository / "postprocess" / "1" / "labels.json")
+        config = (repository / "classifier" / "config.pbtxt").read_text()
+        self.optimized = not re.search(r'"DISABLE_OPTIMIZED_EXECUTION".*"true"', config)
 
     def __call__(self, texts: list[str]):
         ids, mask = self.encoder.encode(texts)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.jit.optimized_execution(self.optimized):
             logits = self.module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
         return self.postprocessing.postprocess(logits, self.labels)
 

@@ -1,7 +1,9 @@
 """The quick-and-dirty peer: FastAPI + uvicorn running the eager Hugging Face model once per request.
 
-It speaks just enough of the KServe v2 HTTP protocol (JSON tensors) for perf_analyzer to drive it
-with the same input data as Triton. Start: SENTIMENT_REPOSITORY=model_repository \
+It speaks just enough of the KServe v2 HTTP protocol for perf_analyzer to drive it with the same
+input data as Triton: server and model metadata, the model config, and infer with JSON tensors
+(perf_analyzer --input-tensor-format json --output-tensor-format json). Errors use v2's "error" member.
+One worker, and the handler runs the model on the event loop: one request at a time. Start: SENTIMENT_REPOSITORY=model_repository \
 uvicorn --factory benchmarks.fastapi_peer:create_app
 """
 
@@ -9,7 +11,8 @@ import os
 from pathlib import Path
 
 import torch
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from conversion.eager import EagerClassifier
 
@@ -46,6 +49,10 @@ def create_app() -> FastAPI:
     classifier = EagerClassifier.from_repository(Path(os.environ["SENTIMENT_REPOSITORY"]))
     app = FastAPI()
 
+    @app.get("/v2")
+    def server_metadata() -> dict:
+        return {"name": "fastapi-peer", "extensions": []}  # no "statistics": perf_analyzer would poll it
+
     @app.get("/v2/health/live")
     @app.get("/v2/health/ready")
     def healthy() -> dict:
@@ -65,7 +72,7 @@ def create_app() -> FastAPI:
         try:
             texts = [str(text) for text in body["inputs"][0]["data"]]
         except (KeyError, IndexError, TypeError):
-            raise HTTPException(400, "expected inputs[0].data holding the texts") from None
+            return JSONResponse({"error": "expected inputs[0].data holding the texts"}, status_code=400)
         probs = torch.from_numpy(classifier.logits(texts)).softmax(dim=-1)
         scores, best = probs.max(dim=-1)
         return {

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 # Measurement windows: long enough for a stable figure at 200 concurrent requests on two cores.
+# perf_analyzer judges stability over the last three windows, so max_trials is at least 3.
 FULL = {"measurement_ms": 4000, "max_trials": 6, "stability_percent": 15}
-QUICK = {"measurement_ms": 1000, "max_trials": 2, "stability_percent": 50}
+QUICK = {"measurement_ms": 600, "max_trials": 3, "stability_percent": 50}
 
 
 class PerfAnalyzerFailed(RuntimeError):
@@ -99,10 +100,12 @@ def run(
         "--measurement-interval", str(measurement_ms),
         "--max-threads", "16",
     ]  # fmt: skip
+    if protocol == "http":
+        command += ["--input-tensor-format", "json", "--output-tensor-format", "json"]
     row, _ = _measure([*command, "--max-trials", str(max_trials), "--stability-percentage", str(stability_percent)], workdir)
     stable = row is not None
     if row is None:
-        row, _ = _measure([*command, "--max-trials", "1", "--stability-percentage", "999"], workdir)
+        row, _ = _measure([*command, "--max-trials", "3", "--stability-percentage", "999"], workdir)
     return {
         "concurrency": concurrency,
         "throughput": float(row["Inferences/Second"]),

@@ -1,6 +1,7 @@
 """Triton Python model: TEXT (UTF-8 bytes) → INPUT_IDS, ATTENTION_MASK. Logic: tokenization.py."""
 
 import json
+import os
 from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
@@ -10,6 +11,8 @@ from tokenization import InvalidText, TextEncoder
 
 class TritonPythonModel:
     def initialize(self, args):
+        # Batches here are small; tokenizers' own thread pool would only compete with the classifier's threads.
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
         config = json.loads(args["model_config"])
         buckets = config.get("parameters", {}).get("LENGTH_BUCKETS", {}).get("string_value", "")
         path = Path(args["model_repository"]) / args["model_version"] / "tokenizer.json"
