@@ -66,9 +66,9 @@ class Run:
         return rows
 
 
-def measure_triton(run: Run, repository: Path, with_peers: bool) -> dict:
-    served_repository = variants.with_peer_models(repository, run.workdir / f"served-{repository.name}")
-    server = start_on_free_ports(served_repository, run.workdir / f"tritonserver-{repository.name}.log")
+def measure_triton(run: Run, name: str, repository: Path, with_peers: bool) -> dict:
+    served_repository = variants.with_peer_models(repository, run.workdir / f"served-{name}")
+    server = start_on_free_ports(served_repository, run.workdir / f"tritonserver-{name}.log")
     try:
         url, stats = server.endpoints.grpc, server.endpoints.http
         text_data = perf_analyzer.text_input_data(run.texts)
@@ -117,7 +117,7 @@ def measure_variant(run: Run, name: str, repository: Path, with_peers: bool) -> 
         "model": variants.manifest(repository),
         "ceiling": ceiling.measure(repository, run.texts, CEILING_BATCHES, seconds=1.0 if run.quick else 5.0),
     }
-    results.update(measure_triton(run, repository, with_peers))
+    results.update(measure_triton(run, name, repository, with_peers))
     if with_peers:
         results["fastapi"] = measure_fastapi(run, repository)
     results["seconds"] = time.monotonic() - started

@@ -7,6 +7,9 @@ the slowest model's average batch time, and at least half a second.
 """
 
 import re
+import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SAMPLE = re.compile(r'^(?P<name>nv_inference_\w+)\{(?:[^}]*,)?model="(?P<model>[^"]+)"[^}]*\} (?P<value>\S+)$', re.MULTILINE)
@@ -58,3 +61,22 @@ class DrainWatch:
             self._quiet_since = now
             return False
         return now - self._quiet_since >= load.quiet_period()
+
+
+def read_metrics(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode("utf-8", "replace")
+    except OSError:  # refused, timed out, or an HTTP error status
+        return None
+
+
+def wait_until_idle(metrics_url: str, timeout: float, running: Callable[[], bool] = lambda: True) -> bool:
+    """True once the server is idle, unreachable or no longer `running`; False at the timeout."""
+    deadline, watch = time.monotonic() + timeout, DrainWatch()
+    while time.monotonic() < deadline and running():
+        text = read_metrics(metrics_url)
+        if text is None or watch.idle(Load.from_metrics(text), time.monotonic()):
+            return True
+        time.sleep(0.05)
+    return not running()

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .drain import DrainWatch, Load
+from .drain import wait_until_idle
 from .installation import TritonInstallation
 
 log = logging.getLogger(__name__)
@@ -183,13 +183,7 @@ class TritonServer:
 
     def drain(self, timeout: float) -> bool:
         """Wait until no request is in flight (see drain.py); False if the timeout came first."""
-        deadline, watch = time.monotonic() + timeout, DrainWatch()
-        while time.monotonic() < deadline and self.process.poll() is None:
-            status, text = http_get(self.endpoints.metrics)
-            if status != 200 or watch.idle(Load.from_metrics(text), time.monotonic()):
-                return True
-            time.sleep(0.05)
-        return self.process.poll() is not None
+        return wait_until_idle(self.endpoints.metrics, timeout, running=lambda: self.process.poll() is None)
 
     def stop(self, drain_timeout: float = 10.0) -> int | None:
         """Let in-flight requests finish, then SIGTERM, then SIGKILL after the exit timeout."""

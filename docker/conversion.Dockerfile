@@ -1,0 +1,26 @@
+# python -m conversion in the NGC PyTorch container of the server's release, so the TorchScript
+# it writes loads in that release's libtorch. Writes into the repository mounted at
+# /opt/sentiment/model_repository (or --repository DIR).
+ARG TRITON_RELEASE=25.08
+FROM nvcr.io/nvidia/pytorch:${TRITON_RELEASE}-py3
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HOME=/tmp \
+    HF_HOME=/cache/huggingface
+
+# torch is the container's own and must stay so: it is not installed here.
+RUN python3 -m pip install --no-cache-dir --break-system-packages \
+        transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0 huggingface_hub==2.4.0 \
+    && mkdir -p /cache/huggingface \
+    && chown 1000:1000 /cache/huggingface
+
+WORKDIR /opt/sentiment
+COPY conversion/ conversion/
+# The committed repository (configs and model.py files): conversion fills its version folders.
+COPY model_repository/ model_repository/
+
+USER 1000:1000
+ENTRYPOINT ["python3", "-m", "conversion"]
+CMD ["--help"]

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Start Triton with the production flags; extra arguments are appended (e.g. --model-config-name=gpu).
+# On SIGTERM/SIGINT, wait until no request is in flight before passing the signal on: Triton stops
+# every composing model at once, which fails ensemble requests caught between two steps.
+set -uo pipefail
+
+if [[ -z "${TRITON_ADMIN_KEY:-}" ]]; then
+    echo "entrypoint: TRITON_ADMIN_KEY is not set. It is the value of the admin-key header that the" \
+         "model-repository, logging, trace and shared-memory APIs require; set it to a secret," \
+         "e.g. \$(openssl rand -hex 32)." >&2
+    exit 64
+fi
+restricted="model-repository,logging,trace,shared-memory:admin-key=${TRITON_ADMIN_KEY}"
+here=$(dirname "$(readlink -f "$0")")
+
+tritonserver \
+    --model-repository="${MODEL_REPOSITORY:-/models}" \
+    --model-control-mode=none \
+    --strict-readiness=true \
+    --exit-on-error=true \
+    --exit-timeout-secs="${EXIT_TIMEOUT_SECS:-30}" \
+    --http-restricted-api="$restricted" \
+    --grpc-restricted-protocol="$restricted" \
+    "$@" &
+server=$!
+
+stop() {
+    python3 "$here/wait_idle.py" --timeout "${DRAIN_TIMEOUT_SECS:-30}"
+    kill -TERM "$server" 2>/dev/null
+}
+trap stop TERM INT
+
+# wait returns early when a trapped signal arrives: keep waiting until the server has exited.
+wait "$server"
+status=$?
+while kill -0 "$server" 2>/dev/null; do
+    wait "$server"
+    status=$?
+done
+exit "$status"

@@ -1,0 +1,22 @@
+# Triton serving the mounted model repository (/models) with production flags (entrypoint.sh).
+ARG TRITON_RELEASE=25.08
+FROM nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# The Python models (tokenizer, postprocess) import only these. The image's Python is the
+# system one: the flag lets pip install into it, which is what a single-purpose image wants.
+RUN python3 -m pip install --no-cache-dir --break-system-packages tokenizers==0.23.3 numpy==1.26.4 huggingface_hub==2.4.0
+
+WORKDIR /opt/sentiment
+# drain.py decides when no request is in flight; it is the module the launcher's tests cover.
+COPY server/drain.py docker/wait_idle.py docker/entrypoint.sh ./
+
+# triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
+USER 1000:1000
+EXPOSE 8000 8001 8002
+# Per model, not /v2/health/ready: a dead Python stub can leave the server-wide check at 200.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/models/sentiment/ready', timeout=4)"]
+ENTRYPOINT ["/bin/bash", "/opt/sentiment/entrypoint.sh"]

