@@ -54,7 +54,11 @@ class Run:
         rows = []
         for concurrency in levels:
             before = server_stats.snapshot(stats_url) if stats_url else None
-            row = perf_analyzer.run(model, url, concurrency, data, self.workdir, protocol, **self.settings)
+            try:
+                row = perf_analyzer.run(model, url, concurrency, data, self.workdir, protocol, **self.settings)
+            except perf_analyzer.PerfAnalyzerFailed as error:
+                log.warning("  %s c=%d: left out of the report: %s", model, concurrency, error)
+                continue
             if stats_url:
                 row["server"] = server_stats.breakdown(before, server_stats.snapshot(stats_url))
                 row["failed"] = sum(model_stats["failed"] for model_stats in row["server"].values())

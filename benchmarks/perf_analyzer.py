@@ -12,10 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-# Measurement windows: long enough for a stable figure at 200 concurrent requests on two cores.
-# perf_analyzer judges stability over the last three windows, so max_trials is at least 3.
-FULL = {"measurement_ms": 4000, "max_trials": 6, "stability_percent": 15}
-QUICK = {"measurement_ms": 600, "max_trials": 3, "stability_percent": 50}
+# Each window lasts until `window_requests` (at least twice the concurrency) requests complete, so
+# slow systems at high concurrency still finish requests in every window. perf_analyzer judges
+# stability over the last three windows, so max_trials is at least 3.
+FULL = {"window_requests": 200, "max_trials": 6, "stability_percent": 15}
+QUICK = {"window_requests": 20, "max_trials": 3, "stability_percent": 50}
 
 
 class PerfAnalyzerFailed(RuntimeError):
@@ -79,14 +80,14 @@ def run(
     input_data: dict,
     workdir: Path,
     protocol: str = "grpc",
-    measurement_ms: int = 4000,
+    window_requests: int = 200,
     max_trials: int = 6,
     stability_percent: int = 15,
 ) -> dict:
     """One perf_analyzer measurement at a fixed concurrency: throughput and client-side latencies.
 
-    Windows last `measurement_ms`; when no `max_trials` consecutive windows agree within
-    `stability_percent`, the last window is taken and the row is marked unstable.
+    When no three consecutive windows (of `max_trials`) agree within `stability_percent`, one more
+    run takes its last window regardless, and the row is marked unstable.
     """
     content = json.dumps(input_data)
     data_file = workdir / f"input-{hashlib.sha1(content.encode()).hexdigest()[:12]}.json"
@@ -97,7 +98,8 @@ def run(
         "-m", model, "-u", url, "-i", protocol,
         "--input-data", str(data_file),
         "--concurrency-range", f"{concurrency}:{concurrency}",
-        "--measurement-interval", str(measurement_ms),
+        "--measurement-mode", "count_windows",
+        "--measurement-request-count", str(max(window_requests, 2 * concurrency)),
         "--max-threads", "16",
     ]  # fmt: skip
     if protocol == "http":
@@ -105,7 +107,9 @@ def run(
     row, _ = _measure([*command, "--max-trials", str(max_trials), "--stability-percentage", str(stability_percent)], workdir)
     stable = row is not None
     if row is None:
-        row, _ = _measure([*command, "--max-trials", "3", "--stability-percentage", "999"], workdir)
+        row, output = _measure([*command, "--max-trials", "3", "--stability-percentage", "999"], workdir)
+        if row is None:
+            raise PerfAnalyzerFailed(f"no measurement at concurrency {concurrency}: {output[-1500:]}")
     return {
         "concurrency": concurrency,
         "throughput": float(row["Inferences/Second"]),
