@@ -18,7 +18,8 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(ARTIFACTS) &: $(VENV)/.installed
+# Built only when missing: a model converted by hand is never replaced.
+$(ARTIFACTS) &: | $(VENV)/.installed
 	$(PY) -m conversion --zero-shot-default --repository $(REPOSITORY)
 
 serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
