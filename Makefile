@@ -6,7 +6,7 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test bench clean
+.PHONY: help setup serve test bench bench-seed clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: setup ## Run the whole test suite (unit and integration, against a real se
 
 bench: setup ## Benchmark the served pipeline against the in-process ceiling and the peers (benchmarks/results/)
 	$(PY) -m benchmarks
+
+bench-seed: setup ## The same benchmark with a roberta-base-sized classifier, fp32 and int8 (about an hour)
+	$(PY) -m benchmarks --variants roberta-base,roberta-base-int8 --output benchmarks/results/seed
 
 clean: ## Remove the built model artifacts and logs (keeps .venv)
 	rm -rf logs $(ARTIFACTS)
