@@ -125,7 +125,7 @@ def plot(results: dict, folder: Path) -> list[Path]:
         rows = results[key]
         axes.plot([r["concurrency"] for r in rows], [r["throughput"] for r in rows], marker="o", label=SYSTEMS[key])
     axes.axhline(results["ceiling"]["best_throughput"], color="black", linestyle="--", label="in-process ceiling")
-    axes.set(xlabel="concurrent requests", ylabel="texts / s", title=f"Throughput: {results['variant']}", xscale="symlog")
+    axes.set(xlabel="concurrent requests", ylabel="texts / s", title=f"Throughput: {results['variant']}", xscale="log")
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(paths[0], dpi=120)
@@ -137,7 +137,7 @@ def plot(results: dict, folder: Path) -> list[Path]:
         concurrency = [r["concurrency"] for r in rows]
         line = axes.plot(concurrency, [r["p50_ms"] for r in rows], marker="o", label=f"{key} p50")[0]
         axes.plot(concurrency, [r["p99_ms"] for r in rows], marker="x", linestyle=":", color=line.get_color(), label=f"{key} p99")
-    axes.set(xlabel="concurrent requests", ylabel="latency (ms)", title=f"Latency: {results['variant']}", xscale="symlog", yscale="log")
+    axes.set(xlabel="concurrent requests", ylabel="latency (ms)", title=f"Latency: {results['variant']}", xscale="log", yscale="log")
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(paths[1], dpi=120)
