@@ -5,11 +5,10 @@ import shutil
 from pathlib import Path
 
 import conversion.__main__ as conversion_cli
-from conversion import random_checkpoint
+from conversion import export, random_checkpoint
 
 from . import corpus
 
-ARTIFACTS = ("model.pt", "tokenizer.json", "labels.json", "conversion.json")
 SENTIMENT_LABELS = ["negative", "neutral", "positive"]
 
 # The client-side design: the client tokenizes and calls the classifier itself, served without
@@ -26,11 +25,6 @@ output [
 ]
 instance_group [ { count: 1, kind: KIND_AUTO } ]
 """
-
-
-def skeleton(source: Path, destination: Path) -> Path:
-    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*ARTIFACTS, "__pycache__"))
-    return destination
 
 
 def with_peer_models(repository: Path, destination: Path) -> Path:
@@ -62,7 +56,7 @@ def int8_of(repository: Path, workdir: Path) -> Path:
         arguments += ["--prototypes", record["zero_shot_prototypes"]]
     else:
         arguments += ["--labels", ",".join(record["labels"])]
-    return convert(arguments, skeleton(repository, workdir / "int8"))
+    return convert(arguments, export.copy_skeleton(repository, workdir / "int8"))
 
 
 def roberta_base(source_repository: Path, workdir: Path) -> Path:
@@ -70,4 +64,4 @@ def roberta_base(source_repository: Path, workdir: Path) -> Path:
     folder = random_checkpoint.build(
         workdir / "roberta-base-checkpoint", corpus.generate(3000, seed=1), random_checkpoint.ROBERTA_BASE, SENTIMENT_LABELS
     )
-    return convert(["--model", str(folder)], skeleton(source_repository, workdir / "roberta-base"))
+    return convert(["--model", str(folder)], export.copy_skeleton(source_repository, workdir / "roberta-base"))

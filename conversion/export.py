@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -15,6 +16,7 @@ from .checkpoint import ConversionError
 log = logging.getLogger(__name__)
 
 MODELS = ("tokenizer", "classifier", "postprocess", "sentiment")
+ARTIFACTS = ("model.pt", "tokenizer.json", "labels.json", "conversion.json")  # what write_artifacts writes
 
 # Verification texts: several scripts, emoji, the empty string, and one longer than any
 # model's maximum length, so truncation is exercised too.
@@ -84,6 +86,12 @@ def max_abs_difference(traced: torch.jit.ScriptModule, eager: torch.nn.Module, t
             log.info("  batch %d × length %3d: max |traced − eager| = %.2e", ids.shape[0], ids.shape[1], difference)
             worst = max(worst, difference)
     return worst
+
+
+def copy_skeleton(source: Path, destination: Path) -> Path:
+    """A copy of a model repository's configs and model code, without conversion output."""
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*ARTIFACTS, "__pycache__"))
+    return destination
 
 
 def check_repository(repository: Path) -> None:

@@ -1,24 +1,22 @@
 """Fixtures: tiny and default checkpoints converted into temporary repositories, served by a real Triton."""
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import conversion.__main__ as conversion_cli
+from conversion import export
 from conversion.eager import EagerClassifier
 from server import TritonServer, start_on_free_ports
 from tests import tiny_roberta
 
 PROJECT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ("model.pt", "tokenizer.json", "labels.json", "conversion.json", "__pycache__")
 
 
 def repository_skeleton(destination: Path) -> Path:
     """The committed model repository (configs and model.py files) without conversion output."""
-    shutil.copytree(PROJECT / "model_repository", destination, ignore=shutil.ignore_patterns(*ARTIFACTS))
-    return destination
+    return export.copy_skeleton(PROJECT / "model_repository", destination)
 
 
 @pytest.fixture(scope="session")
