@@ -4,7 +4,6 @@ Writes benchmarks/results/<variant>/ (results.json, report.md, PNG plots) and be
 """
 
 import argparse
-import json
 import logging
 import os
 import subprocess

@@ -1,6 +1,5 @@
 """The launcher: the command it builds, how it reports failures, and how it stops."""
 
-import os
 import signal
 import subprocess
 import sys
