@@ -6,6 +6,7 @@ Writes benchmarks/results/<variant>/ (results.json, report.md, PNG plots) and be
 import argparse
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,8 @@ def build_variant(name: str, built: dict[str, Path], workdir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like Ctrl-C, so the servers and the FastAPI peer started here are stopped too.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
     names = ["default"] if args.quick else args.variants.split(",")
