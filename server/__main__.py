@@ -1,20 +1,29 @@
-"""python -m server: serve a model repository with Triton in the foreground until SIGINT/SIGTERM."""
+"""python -m server: serve a model repository with Triton in the foreground until SIGINT/SIGTERM.
+
+The model-repository, logging, trace and shared-memory APIs answer only requests carrying the header
+admin-key: $TRITON_ADMIN_KEY; without that variable they are closed. A server that exits or a model
+that stops being ready (a crashed Python stub) is restarted on the same ports.
+"""
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from .installation import TritonNotInstalled
-from .process import Endpoints, ServerFailed, TritonServer
+from .process import ADMIN_KEY_HEADER, RESTRICTED_APIS, Endpoints, ServerFailed, TritonServer
+from .supervisor import Supervisor
 
 log = logging.getLogger("server")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--http-port", type=int, default=8000)
@@ -35,6 +44,8 @@ def banner(server: TritonServer) -> str:
             f"  gRPC     {endpoints.grpc}",
             f"  metrics  {endpoints.metrics}",
             f"  log      {server.log_file}",
+            f"  {', '.join(RESTRICTED_APIS)} APIs: "
+            + (f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"),
             "Query it:",
             f'  .venv/bin/python -m clients --url {endpoints.grpc} "I love this" "I hate mondays"',
             f"  curl -s {endpoints.http}/v2/models/sentiment/infer -d "
@@ -44,30 +55,36 @@ def banner(server: TritonServer) -> str:
     )
 
 
+def _operator_key() -> str | None:
+    return os.environ.get("TRITON_ADMIN_KEY") or None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
     endpoints = Endpoints(args.host, args.http_port, args.grpc_port, args.metrics_port)
-    server = TritonServer(args.model_repository, endpoints, log_file=args.log_file)
+
+    def start() -> TritonServer:
+        server = TritonServer(args.model_repository, endpoints, log_file=args.log_file, admin_key=_operator_key())
+        return server.start(timeout=args.ready_timeout)
 
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stop_requested.set())
 
+    supervisor = Supervisor(start)
     try:
-        server.start(timeout=args.ready_timeout)
+        supervisor.server = start()
     except (ServerFailed, TritonNotInstalled) as error:
         log.error("%s", error)
         return 1
-    log.info("%s", banner(server))
+    log.info("%s", banner(supervisor.server))
 
-    while not stop_requested.wait(timeout=1.0):
-        if server.process.poll() is not None:
-            log.error("tritonserver exited unexpectedly with code %d; see %s", server.process.returncode, server.log_file)
-            return 1
-    log.info("stopping: letting in-flight requests finish")
-    server.stop(drain_timeout=args.drain_timeout)
-    return 0
+    served = supervisor.run(stop_requested)
+    if served:
+        log.info("stopping: letting in-flight requests finish")
+    supervisor.server.stop(drain_timeout=args.drain_timeout if served else 0)
+    return 0 if served else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import ctypes
 import logging
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -18,6 +19,10 @@ from .drain import wait_until_idle
 from .installation import TritonInstallation
 
 log = logging.getLogger(__name__)
+
+# Closed to anyone without the admin-key header; inference, health, metadata, statistics and metrics stay open.
+RESTRICTED_APIS = ("model-repository", "logging", "trace", "shared-memory")
+ADMIN_KEY_HEADER = "admin-key"
 
 _LOAD_FAILURE = re.compile(r"failed to load '(?P<model>[^']+)' version \d+: (?P<reason>.+?)\"?$", re.MULTILINE)
 
@@ -97,18 +102,22 @@ class TritonServer:
         log_file: Path | None = None,
         exit_timeout: int = 30,
         extra_args: tuple[str, ...] = (),
+        admin_key: str | None = None,
     ):
         self.repository = Path(repository).resolve()
         self.endpoints = endpoints
         self.log_file = Path(log_file or Path("logs") / time.strftime("tritonserver-%Y%m%d-%H%M%S.log")).resolve()
         self.exit_timeout = exit_timeout
         self.extra_args = extra_args
+        # Without a key from the operator, a random one nobody knows: the restricted APIs are then closed.
+        self.admin_key = admin_key or secrets.token_hex(32)
         self.models = repository_models(self.repository)
         self.process: subprocess.Popen | None = None
         self._backends: Path | None = None
 
     def command(self, installation: TritonInstallation, backends: Path) -> list[str]:
         host, endpoints = self.endpoints.host, self.endpoints
+        restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_KEY_HEADER}={self.admin_key}"
         return [
             str(installation.binary),
             f"--model-repository={self.repository}",
@@ -119,6 +128,8 @@ class TritonServer:
             f"--grpc-port={endpoints.grpc_port}",
             f"--metrics-address={host}",
             f"--metrics-port={endpoints.metrics_port}",
+            f"--http-restricted-api={restricted}",
+            f"--grpc-restricted-protocol={restricted}",
             "--allow-gpu-metrics=false",
             "--model-control-mode=none",
             "--strict-readiness=true",

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from postprocessing import InvalidLogits, load_labels, postprocess, softmax
+from postprocessing import InvalidLogits, classifier_logit_count, load_labels, postprocess, softmax
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -60,3 +60,30 @@ def test_load_labels_rejects_malformed_files(tmp_path, content):
     path.write_text(content)
     with pytest.raises(ValueError, match="JSON list of at least two label names"):
         load_labels(path)
+
+
+def test_load_labels_rejects_a_file_that_is_not_json(tmp_path):
+    path = tmp_path / "labels.json"
+    path.write_text('["negative", "neutral",')
+    with pytest.raises(ValueError, match=r"labels.json is not valid JSON .*python -m conversion"):
+        load_labels(path)
+
+
+def test_load_labels_refuses_a_count_that_disagrees_with_the_classifier(tmp_path):
+    manifest = tmp_path / "conversion.json"
+    manifest.write_text(json.dumps({"labels": ["LABEL_0", "LABEL_1", "LABEL_2"], "max_length": 512}))
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps(["negative", "positive"]))
+
+    assert classifier_logit_count(manifest) == 3
+    with pytest.raises(ValueError, match=r"labels.json names 2 labels but the classifier outputs 3 logits: .*conversion"):
+        load_labels(path, logit_count=classifier_logit_count(manifest))
+    path.write_text(json.dumps(LABELS))
+    assert load_labels(path, logit_count=3) == LABELS
+
+
+def test_classifier_logit_count_without_or_with_a_broken_record(tmp_path):
+    assert classifier_logit_count(tmp_path / "conversion.json") is None
+    (tmp_path / "conversion.json").write_text("{}")
+    with pytest.raises(ValueError, match="conversion.json is not a conversion record"):
+        classifier_logit_count(tmp_path / "conversion.json")

@@ -13,6 +13,7 @@ from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
 from server.drain import DrainWatch, Load
 from server.installation import TritonInstallation
 from server.process import load_failures
+from server.supervisor import HealthWatch, RestartBudget
 from tests.conftest import PROJECT
 from tests.texts import LONG_TEXT
 
@@ -66,6 +67,33 @@ def test_binds_loopback_with_production_flags(tmp_path):
         "--exit-on-error=true",
     ):
         assert flag in command
+
+
+def test_admin_apis_are_restricted_with_the_operator_key_or_a_random_one(tmp_path):
+    installation = TritonInstallation.find()
+    keyed = TritonServer(tmp_path, Endpoints(), admin_key="s3cret").command(installation, backends=tmp_path)
+    restricted = "model-repository,logging,trace,shared-memory:admin-key=s3cret"
+    assert f"--http-restricted-api={restricted}" in keyed
+    assert f"--grpc-restricted-protocol={restricted}" in keyed
+
+    first, second = (TritonServer(tmp_path, Endpoints()).admin_key for _ in range(2))
+    assert first != second and len(first) == 64
+
+
+def test_health_watch_reports_a_model_unready_on_consecutive_checks_only():
+    watch = HealthWatch(grace=2)
+    assert watch.problem(None, ["tokenizer"]) is None
+    assert watch.problem(None, []) is None  # ready again: the count starts over
+    assert watch.problem(None, ["tokenizer"]) is None
+    assert watch.problem(None, ["tokenizer", "sentiment"]) == "model(s) not ready: tokenizer, sentiment"
+    assert HealthWatch().problem(-9, []) == "tritonserver exited with code -9"
+
+
+def test_restart_budget_refuses_a_crash_loop_and_recovers_after_the_window():
+    budget = RestartBudget(limit=2, window_seconds=60)
+    assert budget.take(now=0) and budget.take(now=10)
+    assert not budget.take(now=20)
+    assert budget.take(now=61)
 
 
 @pytest.mark.integration

@@ -1,16 +1,20 @@
 """Triton Python model: LOGITS → LABEL, SCORE, PROBS. Logic: postprocessing.py."""
 
+import json
 from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 
-from postprocessing import InvalidLogits, load_labels, postprocess
+from postprocessing import InvalidLogits, classifier_logit_count, load_labels, postprocess
 
 
 class TritonPythonModel:
     def initialize(self, args):
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.labels = load_labels(version_dir / "labels.json")
+        model_dir = Path(args["model_repository"])
+        parameters = json.loads(args["model_config"]).get("parameters", {})
+        manifest = parameters.get("CLASSIFIER_MANIFEST", {}).get("string_value")
+        logit_count = classifier_logit_count(model_dir / manifest) if manifest else None
+        self.labels = load_labels(model_dir / args["model_version"] / "labels.json", logit_count)
         pb_utils.Logger.log_info(f"postprocess: labels {self.labels}")
 
     def execute(self, requests):

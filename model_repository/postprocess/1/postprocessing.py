@@ -10,14 +10,37 @@ class InvalidLogits(ValueError):
     """A request's logits do not fit the labels; the message is safe to send to the client."""
 
 
-def load_labels(path: Path) -> list[str]:
-    """Read the label names, in logit order, from the labels.json that conversion writes."""
+def load_labels(path: Path, logit_count: int | None = None) -> list[str]:
+    """Read the label names, in logit order, from the labels.json that conversion writes.
+
+    With `logit_count` (the classifier's output size), a file naming another number of labels is refused.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: build the repository with `python -m conversion`")
-    labels = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}): rebuild it with `python -m conversion`") from None
     if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(label, str) for label in labels):
         raise ValueError(f"{path} must hold a JSON list of at least two label names, in logit order")
+    if logit_count is not None and len(labels) != logit_count:
+        raise ValueError(
+            f"{path} names {len(labels)} labels but the classifier outputs {logit_count} logits: give it "
+            f"{logit_count} names in logit order, or convert the model again with `python -m conversion`"
+        )
     return labels
+
+
+def classifier_logit_count(manifest: Path) -> int | None:
+    """The classifier's output size, from the conversion.json written beside its model.pt; None without one."""
+    if not manifest.is_file():
+        return None
+    try:
+        return len(json.loads(manifest.read_text(encoding="utf-8"))["labels"])
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(
+            f"{manifest} is not a conversion record: convert the model again with `python -m conversion`"
+        ) from None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
