@@ -1,7 +1,8 @@
 """python -m server: serve a model repository with Triton in the foreground until SIGINT/SIGTERM.
 
-The model-repository, logging, trace and shared-memory APIs answer only requests carrying the header
-admin-key: $TRITON_ADMIN_KEY; without that variable they are closed. A server that exits or a model
+The model-repository, logging, trace and shared-memory APIs answer only requests carrying the HTTP header
+admin-key (gRPC metadata triton-grpc-protocol-admin-key) set to $TRITON_ADMIN_KEY; without that variable
+they are closed. A server that exits or a model
 that stops being ready (a crashed Python stub) is restarted on the same ports.
 """
 
@@ -37,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def banner(server: TritonServer) -> str:
     endpoints = server.endpoints
+    admin_access = f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"
     return "\n".join(
         [
             f"Triton is serving {', '.join(server.models)} from {server.repository}",
@@ -44,8 +46,7 @@ def banner(server: TritonServer) -> str:
             f"  gRPC     {endpoints.grpc}",
             f"  metrics  {endpoints.metrics}",
             f"  log      {server.log_file}",
-            f"  {', '.join(RESTRICTED_APIS)} APIs: "
-            + (f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"),
+            f"  {', '.join(RESTRICTED_APIS)} APIs: {admin_access}",
             "Query it:",
             f'  .venv/bin/python -m clients --url {endpoints.grpc} "I love this" "I hate mondays"',
             f"  curl -s {endpoints.http}/v2/models/sentiment/infer -d "

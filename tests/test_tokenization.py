@@ -6,7 +6,7 @@ from transformers import AutoTokenizer
 
 from conversion.export import serving_tokenizer
 from tests import tiny_roberta
-from tests.texts import LONG_TEXT
+from tests.texts import LONG_TEXT, MEGABYTE_TEXT, PARITY_TEXTS
 from tokenization import InvalidText, TextEncoder, decode_texts, parse_buckets
 
 
@@ -125,3 +125,11 @@ def test_bucketed_padding_keeps_the_tokens(tokenizer, bucketed):
     np.testing.assert_array_equal(ids[:, :width], plain_ids)
     np.testing.assert_array_equal(mask[:, :width], plain_mask)
     assert mask[:, width:].sum() == 0 and (ids[:, width:] == 1).all()
+
+
+def test_texts_are_cut_before_tokenizing_without_changing_their_tokens(tokenizer):
+    assert tokenizer.max_chars < len(MEGABYTE_TEXT) // 100
+    many_spaces = "word " * 50 + " " * 10 + "end"
+    for text in [*PARITY_TEXTS, MEGABYTE_TEXT, many_spaces, "x" * 10_000]:
+        ids, mask = tokenizer.encode([text])
+        assert ids[0].tolist() == tokenizer.tokenizer.encode(text).ids

@@ -1,5 +1,6 @@
 """Texts the tests send: several scripts, emoji, the empty string, and lengths from 0 to past any maximum."""
 
+MEGABYTE_TEXT = "All work and no play makes a dull day. " * 26_900  # just over 1 MB
 LONG_TEXT = " ".join(["This sentence repeats until the text is far longer than the model's maximum input."] * 60)
 
 PARITY_TEXTS = [

@@ -38,6 +38,18 @@ def parse_buckets(text: str, max_length: int) -> list[int]:
     return sorted({size for size in sizes if size < max_length} | {max_length})
 
 
+def text_limit(tokenizer: Tokenizer, max_length: int) -> int:
+    """Characters that hold more than `max_length` tokens of any text but a pathological one.
+
+    The tokenizer works through a whole text before truncating it: a 1 MB text would hold the
+    tokenizer instance for about half a second. No token spans more characters than the longest
+    vocabulary entry, so a text cut to (max_length + 2) x that length keeps its first max_length
+    tokens; only runs of characters the tokenizer drops (long whitespace or control runs) break this.
+    """
+    longest_token = max(len(token) for token in tokenizer.get_vocab())
+    return (max_length + 2) * longest_token
+
+
 @dataclass
 class TextEncoder:
     """A fast tokenizer that pads each batch up to the smallest length bucket that holds its longest text.
@@ -49,6 +61,7 @@ class TextEncoder:
     tokenizer: Tokenizer  # truncation set, padding off
     pad_id: int
     buckets: list[int]
+    max_chars: int  # longer texts are cut first: see text_limit
 
     @classmethod
     def load(cls, path: Path, buckets: str = "") -> "TextEncoder":
@@ -60,14 +73,16 @@ class TextEncoder:
             raise ValueError(f"{path} sets no truncation or padding: rebuild it with `python -m conversion`")
         pad_id, max_length = tokenizer.padding["pad_id"], tokenizer.truncation["max_length"]
         tokenizer.no_padding()
-        return cls(tokenizer, pad_id, parse_buckets(buckets, max_length) if buckets else [])
+        return cls(
+            tokenizer, pad_id, parse_buckets(buckets, max_length) if buckets else [], text_limit(tokenizer, max_length)
+        )
 
     def padded_length(self, longest: int) -> int:
         return next((size for size in self.buckets if size >= longest), longest)
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Texts → input_ids and attention_mask, int64 [n, padded length]."""
-        encodings = self.tokenizer.encode_batch(texts)
+        encodings = self.tokenizer.encode_batch([text[: self.max_chars] for text in texts])
         length = self.padded_length(max((len(encoding.ids) for encoding in encodings), default=0))
         ids = np.full((len(texts), length), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(texts), length), dtype=np.int64)
