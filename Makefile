@@ -6,10 +6,10 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test bench bench-seed clean
+.PHONY: help setup serve test bench bench-seed soak clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed $(ARTIFACTS) ## Install .venv and build the default model repository (offline, idempotent)
 
@@ -33,6 +33,9 @@ bench: setup ## Benchmark the served pipeline against the in-process ceiling and
 
 bench-seed: setup ## The same benchmark with a roberta-base-sized classifier, fp32 and int8 (about an hour)
 	$(PY) -m benchmarks --variants roberta-base,roberta-base-int8 --output benchmarks/results/seed
+
+soak: setup ## Five minutes at 200 concurrent clients: failures and resident memory (benchmarks/results/soak/)
+	$(PY) -m benchmarks.soak --minutes 5 --concurrency 200
 
 clean: ## Remove the built model artifacts and logs (keeps .venv)
 	rm -rf logs $(ARTIFACTS)

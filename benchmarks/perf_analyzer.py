@@ -73,6 +73,34 @@ def _measure(command: list[str], workdir: Path) -> tuple[dict | None, str]:
     return rows[-1], output
 
 
+def _command(model: str, url: str, protocol: str, concurrency: int, input_data: dict, workdir: Path) -> list[str]:
+    content = json.dumps(input_data)
+    data_file = workdir / f"input-{hashlib.sha1(content.encode()).hexdigest()[:12]}.json"
+    if not data_file.exists():
+        data_file.write_text(content)
+    command = [
+        str(Path(sys.executable).parent / "perf_analyzer"),
+        "-m", model, "-u", url, "-i", protocol,
+        "--input-data", str(data_file),
+        "--concurrency-range", f"{concurrency}:{concurrency}",
+        "--max-threads", "16",
+    ]  # fmt: skip
+    if protocol == "http":
+        command += ["--input-tensor-format", "json", "--output-tensor-format", "json"]
+    return command
+
+
+def _result(concurrency: int, row: dict, stable: bool) -> dict:
+    return {
+        "concurrency": concurrency,
+        "throughput": float(row["Inferences/Second"]),
+        "p50_ms": float(row["p50 latency"]) / 1000,
+        "p90_ms": float(row["p90 latency"]) / 1000,
+        "p99_ms": float(row["p99 latency"]) / 1000,
+        "stable": stable,
+    }
+
+
 def run(
     model: str,
     url: str,
@@ -89,32 +117,27 @@ def run(
     When no three consecutive windows (of `max_trials`) agree within `stability_percent`, one more
     run takes its last window regardless, and the row is marked unstable.
     """
-    content = json.dumps(input_data)
-    data_file = workdir / f"input-{hashlib.sha1(content.encode()).hexdigest()[:12]}.json"
-    if not data_file.exists():
-        data_file.write_text(content)
-    command = [
-        str(Path(sys.executable).parent / "perf_analyzer"),
-        "-m", model, "-u", url, "-i", protocol,
-        "--input-data", str(data_file),
-        "--concurrency-range", f"{concurrency}:{concurrency}",
+    command = _command(model, url, protocol, concurrency, input_data, workdir) + [
         "--measurement-mode", "count_windows",
         "--measurement-request-count", str(max(window_requests, 2 * concurrency)),
-        "--max-threads", "16",
     ]  # fmt: skip
-    if protocol == "http":
-        command += ["--input-tensor-format", "json", "--output-tensor-format", "json"]
     row, _ = _measure([*command, "--max-trials", str(max_trials), "--stability-percentage", str(stability_percent)], workdir)
     stable = row is not None
     if row is None:
         row, output = _measure([*command, "--max-trials", "3", "--stability-percentage", "999"], workdir)
         if row is None:
             raise PerfAnalyzerFailed(f"no measurement at concurrency {concurrency}: {output[-1500:]}")
-    return {
-        "concurrency": concurrency,
-        "throughput": float(row["Inferences/Second"]),
-        "p50_ms": float(row["p50 latency"]) / 1000,
-        "p90_ms": float(row["p90 latency"]) / 1000,
-        "p99_ms": float(row["p99 latency"]) / 1000,
-        "stable": stable,
-    }
+    return _result(concurrency, row, stable)
+
+
+def run_for(model: str, url: str, concurrency: int, input_data: dict, workdir: Path, seconds: float) -> dict:
+    """Constant load for about `seconds`: three time windows, whatever their stability (for soaks)."""
+    command = _command(model, url, "grpc", concurrency, input_data, workdir) + [
+        "--measurement-mode", "time_windows",
+        "--measurement-interval", str(int(seconds * 1000 / 3)),
+        "--max-trials", "3", "--stability-percentage", "999",
+    ]  # fmt: skip
+    row, output = _measure(command, workdir)
+    if row is None:
+        raise PerfAnalyzerFailed(f"no measurement at concurrency {concurrency}: {output[-1500:]}")
+    return _result(concurrency, row, stable=True)

@@ -21,16 +21,22 @@ def _parent(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])  # the name in parentheses may hold spaces
 
 
+def children(pid: int) -> dict[int, list[str]]:
+    """The live child processes of `pid`: pid → command line."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _parent(int(entry.name)) == pid:
+            found[int(entry.name)] = _command_line(int(entry.name))
+    return found
+
+
 def python_stubs(server_pid: int) -> dict[str, int]:
     """Model instance name (e.g. "tokenizer_0_0") → pid of its stub, for the stubs started by `server_pid`."""
-    stubs = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or _parent(int(entry.name)) != server_pid:
-            continue
-        argv = _command_line(int(entry.name))
-        if argv and argv[0].endswith(STUB_BINARY) and len(argv) > _INSTANCE_ARGUMENT:
-            stubs[argv[_INSTANCE_ARGUMENT]] = int(entry.name)
-    return stubs
+    return {
+        argv[_INSTANCE_ARGUMENT]: pid
+        for pid, argv in children(server_pid).items()
+        if argv and argv[0].endswith(STUB_BINARY) and len(argv) > _INSTANCE_ARGUMENT
+    }
 
 
 def resident_bytes(pid: int) -> int:

@@ -12,6 +12,7 @@ from server import TritonServer, start_on_free_ports
 from tests import tiny_roberta
 
 PROJECT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "key-the-tests-know"
 
 
 def repository_skeleton(destination: Path) -> Path:
@@ -51,6 +52,6 @@ def served(request, tmp_path_factory) -> Served:
     repository = request.getfixturevalue(f"{request.param}_repository")
     reference = EagerClassifier.from_repository(repository)
     log_file = tmp_path_factory.mktemp("logs") / f"{request.param}.log"
-    server = start_on_free_ports(repository, log_file)
+    server = start_on_free_ports(repository, log_file, admin_key=ADMIN_KEY)
     yield Served(request.param, server, reference)
     server.stop()

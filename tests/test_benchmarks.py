@@ -5,6 +5,7 @@ import json
 import pytest
 
 import benchmarks.__main__ as benchmarks_cli
+from benchmarks import soak
 
 pytestmark = pytest.mark.integration
 
@@ -22,3 +23,14 @@ def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
         assert (tmp_path / "default" / plot).read_bytes().startswith(b"\x89PNG")
     report = (tmp_path / "report.md").read_text()
     assert "served / ceiling" in report and "| concurrency |" in report
+
+
+def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
+    argv = ["--repository", str(minilm_repository), "--output", str(tmp_path), "--concurrency", "8"]
+    assert soak.main([*argv, "--minutes", "0.25", "--step-seconds", "15"]) == 0
+
+    result = json.loads((tmp_path / "soak.json").read_text())
+    assert result["failed"] == 0 and len(result["steps"]) == 1
+    assert set(result["memory_growth_percent"]) == {"tritonserver", "tokenizer_0_0", "classifier_0_0", "postprocess_0_0"}
+    assert all(size > 10 * soak.MIB for size in result["steps"][0]["memory"].values())
+    assert "| 1 |" in (tmp_path / "soak.md").read_text()

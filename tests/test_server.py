@@ -2,7 +2,6 @@
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -14,7 +13,7 @@ from server.drain import DrainWatch, Load
 from server.installation import TritonInstallation
 from server.process import load_failures
 from server.supervisor import HealthWatch, RestartBudget
-from tests.conftest import PROJECT
+from tests.launcher import Launcher
 from tests.texts import LONG_TEXT
 
 LOG_LINE = (
@@ -120,54 +119,29 @@ def test_an_empty_repository_is_refused(tmp_path):
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_stop_signal_lets_in_flight_requests_finish(minilm_repository, tmp_path, stop_signal):
     """Eight requests of 16 maximum-length texts keep the server busy for seconds when the signal comes."""
-    endpoints = Endpoints.on_free_ports()
-    launcher = subprocess.Popen(
-        [
-            sys.executable, "-m", "server",
-            "--model-repository", str(minilm_repository),
-            "--http-port", str(endpoints.http_port),
-            "--grpc-port", str(endpoints.grpc_port),
-            "--metrics-port", str(endpoints.metrics_port),
-            "--log-file", str(tmp_path / "server.log"),
-        ],
-        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    output = _read_until(launcher, "Ctrl-C stops it", timeout=120)
-    assert f"HTTP     {endpoints.http}" in output
+    with Launcher(minilm_repository, tmp_path) as launcher:
+        assert f"HTTP     {launcher.endpoints.http}" in launcher.output()
+        outcomes, started = [], threading.Barrier(9)
 
-    outcomes, started = [], threading.Barrier(9)
+        def client():
+            started.wait()
+            try:
+                outcomes.append(classify([LONG_TEXT] * 16, url=launcher.endpoints.grpc))
+            except Exception as error:  # noqa: BLE001 - the test records every failure
+                outcomes.append(error)
 
-    def client():
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
         started.wait()
-        try:
-            outcomes.append(classify([LONG_TEXT] * 16, url=endpoints.grpc))
-        except Exception as error:  # noqa: BLE001 - the test records every failure
-            outcomes.append(error)
+        time.sleep(1.0)
+        launcher.process.send_signal(stop_signal)
+        signalled = time.monotonic()
+        for thread in threads:
+            thread.join(timeout=60)
 
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    started.wait()
-    time.sleep(1.0)
-    launcher.send_signal(stop_signal)
-    signalled = time.monotonic()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert launcher.wait(timeout=60) == 0
-    assert [type(outcome) for outcome in outcomes] == [list] * 8, outcomes
-    assert time.monotonic() - signalled > 1.0, "the requests were not in flight when the signal came"
-    assert "tritonserver exited with code 0" in launcher.stdout.read()
-
-
-def _read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
-    lines, deadline = [], time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        lines.append(line)
-        if marker in line:
-            return "".join(lines)
-    process.kill()
-    raise AssertionError("the launcher never became ready:\n" + "".join(lines))
+        # The launcher drains for at most 30 s, then Triton has its 30 s exit timeout.
+        assert launcher.process.wait(timeout=65) == 0
+        assert [type(outcome) for outcome in outcomes] == [list] * 8, outcomes
+        assert time.monotonic() - signalled > 1.0, "the requests were not in flight when the signal came"
+        assert "tritonserver exited with code 0" in launcher.output()

@@ -1,0 +1,55 @@
+"""`python -m server` run as a user runs it: a subprocess whose output the tests read."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from server import Endpoints
+from server.processes import children
+
+PROJECT = Path(__file__).resolve().parents[1]
+READY_MARKER = "Ctrl-C stops it"
+
+
+class Launcher:
+    def __init__(self, repository: Path, workdir: Path, *arguments: str, **environment: str):
+        self.endpoints = Endpoints.on_free_ports()
+        self.output_file = workdir / "launcher.out"
+        command = [
+            sys.executable, "-m", "server",
+            "--model-repository", str(repository),
+            "--http-port", str(self.endpoints.http_port),
+            "--grpc-port", str(self.endpoints.grpc_port),
+            "--metrics-port", str(self.endpoints.metrics_port),
+            "--log-file", str(workdir / "tritonserver.log"),
+            *arguments,
+        ]  # fmt: skip
+        with open(self.output_file, "w") as output:
+            self.process = subprocess.Popen(
+                command, cwd=PROJECT, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **environment}
+            )
+
+    def output(self) -> str:
+        return self.output_file.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float, after: int = 0) -> None:
+        """Until `text` appears in the output past character `after`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output()[after:]:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the launcher said:\n{self.output()}")
+            time.sleep(0.2)
+
+    def server_pid(self) -> int:
+        return next(pid for pid, argv in children(self.process.pid).items() if argv and argv[0].endswith("tritonserver"))
+
+    def __enter__(self) -> "Launcher":
+        self.wait_for(READY_MARKER, timeout=120)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=90)

@@ -1,0 +1,102 @@
+"""Faults under the launcher (`python -m server`): a killed Python stub, and SIGTERM under load."""
+
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+
+from clients import ClientError, classify
+from server.processes import python_stubs
+from tests.launcher import Launcher
+
+pytestmark = pytest.mark.integration
+CLIENT_TIMEOUT = 20.0
+
+
+@dataclass
+class Outcome:
+    started: float
+    seconds: float
+    error: str | None  # None: answered
+
+
+class Load:
+    """`clients` threads each sending one text after another until stopped, recording every outcome."""
+
+    def __init__(self, url: str, clients: int):
+        self.url, self.outcomes, self.stopped = url, [], threading.Event()
+        self.threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(clients)]
+
+    def _loop(self):
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            try:
+                classify(["The parcel arrived today."], url=self.url, timeout=CLIENT_TIMEOUT)
+                error = None
+            except ClientError as failure:
+                error = str(failure)
+            self.outcomes.append(Outcome(started, time.monotonic() - started, error))
+            if error:
+                time.sleep(0.2)
+
+    def __enter__(self) -> "Load":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(timeout=CLIENT_TIMEOUT + 5)
+
+    def answered_after(self, moment: float) -> bool:
+        return any(outcome.error is None and outcome.started > moment for outcome in self.outcomes)
+
+
+def assert_no_request_hung_or_failed_obscurely(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        assert outcome.seconds < CLIENT_TIMEOUT, f"a request hung for {outcome.seconds:.1f} s: {outcome.error}"
+        if outcome.error:
+            assert "Traceback" not in outcome.error and len(outcome.error) > 20, outcome.error
+
+
+@pytest.mark.parametrize("instance", ["tokenizer_0_0", "classifier_0_0"])
+def test_a_killed_stub_is_noticed_and_the_service_restored(tiny_roberta_repository, tmp_path, instance):
+    with Launcher(tiny_roberta_repository, tmp_path) as launcher, Load(launcher.endpoints.grpc, clients=4) as load:
+        time.sleep(1.0)
+        os.kill(python_stubs(launcher.server_pid())[instance], signal.SIGKILL)
+        killed = time.monotonic()
+        while not load.answered_after(killed + 1.0) and time.monotonic() - killed < 60:
+            time.sleep(0.5)
+        restored = time.monotonic() - killed
+    assert restored < 60, f"not restored 60 s after the kill:\n{launcher.output()}"
+
+    output = launcher.output()
+    assert f"model(s) not ready: {instance.removesuffix('_0_0')}" in output
+    assert "restarting tritonserver" in output and "service restored" in output
+    assert_no_request_hung_or_failed_obscurely(load.outcomes)
+    failures = [outcome.error for outcome in load.outcomes if outcome.error]
+    assert failures, "no request fell in the gap: the test did not exercise it"
+    print(f"restored {restored:.1f} s after SIGKILL of {instance}; {len(failures)} requests failed meanwhile:")
+    print("\n".join(sorted(set(failures))))
+
+
+def test_sigterm_under_load_finishes_in_flight_requests_then_exits(tiny_roberta_repository, tmp_path):
+    launcher = Launcher(tiny_roberta_repository, tmp_path, "--drain-timeout", "10")
+    with launcher, Load(launcher.endpoints.grpc, clients=16) as load:
+        time.sleep(2.0)
+        launcher.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        # Under constant load the drain (10 s here) runs out; then Triton has its exit timeout (30 s).
+        assert launcher.process.wait(timeout=50) == 0
+        exited = time.monotonic()
+
+    assert "tritonserver exited with code 0" in launcher.output()
+    assert_no_request_hung_or_failed_obscurely(load.outcomes)
+    in_flight = [outcome for outcome in load.outcomes if outcome.started < signalled]
+    assert in_flight and all(outcome.error is None for outcome in in_flight), [o.error for o in in_flight if o.error]
+    print(f"exited {exited - signalled:.1f} s after SIGTERM; outcomes after it:")
+    print(sorted({outcome.error for outcome in load.outcomes if outcome.started >= signalled}, key=str))

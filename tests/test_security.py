@@ -1,0 +1,124 @@
+"""What the launched server lets in: admin APIs only with the operator's key, no model control, loopback only.
+
+Remote code in conversion: tests/test_conversion.py::test_remote_code_runs_only_with_the_flag.
+"""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from tests.conftest import ADMIN_KEY
+
+pytestmark = pytest.mark.integration
+
+# One call per restricted API, each a read that changes nothing.
+RESTRICTED_HTTP = {
+    "model-repository": ("POST", "/v2/repository/index"),
+    "logging": ("GET", "/v2/logging"),
+    "trace": ("GET", "/v2/trace/setting"),
+    "shared-memory": ("GET", "/v2/systemsharedmemory/status"),
+}
+RESTRICTED_GRPC = {
+    "model-repository": lambda client, headers: client.get_model_repository_index(headers=headers),
+    "logging": lambda client, headers: client.get_log_settings(headers=headers),
+    "trace": lambda client, headers: client.get_trace_settings(headers=headers),
+    "shared-memory": lambda client, headers: client.get_system_shared_memory_status(headers=headers),
+}
+OPEN_HTTP = [
+    ("GET", "/v2/health/live"),
+    ("GET", "/v2/health/ready"),
+    ("GET", "/v2"),
+    ("GET", "/v2/models/sentiment"),
+    ("GET", "/v2/models/sentiment/ready"),
+    ("GET", "/v2/models/sentiment/config"),
+    ("GET", "/v2/models/stats"),
+]
+
+
+def http(served, method: str, path: str, headers: dict | None = None, body: bytes | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(
+        served.server.endpoints.http + path,
+        method=method,
+        headers=headers or {},
+        data=body if body is not None else (b"{}" if method == "POST" else None),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.mark.parametrize("api", RESTRICTED_HTTP)
+def test_restricted_http_apis_need_the_admin_key(served, api):
+    method, path = RESTRICTED_HTTP[api]
+    status, body = http(served, method, path)
+    assert (status, json.loads(body)) == (403, {"error": "This API is restricted, expecting header 'admin-key'"})
+    assert http(served, method, path, headers={"admin-key": "a-guess"})[0] == 403
+    status, body = http(served, method, path, headers={"admin-key": ADMIN_KEY})
+    assert status == 200, body
+
+
+@pytest.mark.parametrize("api", RESTRICTED_GRPC)
+def test_restricted_grpc_apis_need_the_admin_key(served, api):
+    client = grpcclient.InferenceServerClient(served.server.endpoints.grpc)
+    call = RESTRICTED_GRPC[api]
+    for headers in (None, {"triton-grpc-protocol-admin-key": "a-guess"}, {"admin-key": ADMIN_KEY}):
+        with pytest.raises(InferenceServerException, match="This protocol is restricted, expecting header"):
+            call(client, headers)
+    call(client, {"triton-grpc-protocol-admin-key": ADMIN_KEY})
+
+
+def test_inference_health_metadata_statistics_and_metrics_stay_open(served):
+    for method, path in OPEN_HTTP:
+        status, body = http(served, method, path)
+        assert status == 200, (path, body)
+    infer = {"inputs": [{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": ["open to all"]}]}
+    assert http(served, "POST", "/v2/models/sentiment/infer", body=json.dumps(infer).encode())[0] == 200
+    with urllib.request.urlopen(served.server.endpoints.metrics, timeout=30) as response:
+        assert "nv_inference_request_success" in response.read().decode()
+
+    client = grpcclient.InferenceServerClient(served.server.endpoints.grpc)
+    assert client.is_server_live() and client.is_server_ready()
+    assert client.get_model_metadata("sentiment").name == "sentiment"
+    assert client.get_inference_statistics("sentiment").model_stats[0].name == "sentiment"
+
+
+def test_models_cannot_be_loaded_or_unloaded_even_with_the_key(served):
+    key = {"admin-key": ADMIN_KEY}
+    for action in ("load", "unload"):
+        status, body = http(served, "POST", f"/v2/repository/models/tokenizer/{action}", headers=key)
+        assert status == 503 and "explicit model load / unload is not allowed" in body, body
+    client = grpcclient.InferenceServerClient(served.server.endpoints.grpc)
+    with pytest.raises(InferenceServerException, match="explicit model load / unload is not allowed"):
+        client.unload_model("tokenizer", headers={"triton-grpc-protocol-admin-key": ADMIN_KEY})
+    assert all(client.is_model_ready(model) for model in served.server.models)
+
+
+def non_loopback_address() -> str | None:
+    """This host's address on its default route, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_nothing_listens_beyond_loopback(served):
+    address = non_loopback_address()
+    if address is None:
+        pytest.skip("this host has no non-loopback address")
+    endpoints = served.server.endpoints
+    for port in (endpoints.http_port, endpoints.grpc_port, endpoints.metrics_port):
+        with socket.socket() as connection:
+            connection.settimeout(5)
+            assert connection.connect_ex((address, port)) != 0, f"port {port} answers on {address}"
+        with socket.socket() as connection:
+            assert connection.connect_ex(("127.0.0.1", port)) == 0
