@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .drain import wait_until_idle
 from .installation import TritonInstallation
+from .processes import python_stubs, stub_shared_memory
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,9 @@ class TritonServer:
         self.admin_key = admin_key or secrets.token_hex(32)
         self.models = repository_models(self.repository)
         self.process: subprocess.Popen | None = None
+        self.stubs: dict[str, int] = {}  # model instance → stub pid, once ready
         self._backends: Path | None = None
+        self._shared_memory: list[Path] = []
 
     def command(self, installation: TritonInstallation, backends: Path) -> list[str]:
         host, endpoints = self.endpoints.host, self.endpoints
@@ -169,6 +172,15 @@ class TritonServer:
     def unready_models(self) -> list[str]:
         return [model for model in self.models if not self.model_ready(model)]
 
+    def dead_stubs(self) -> list[str]:
+        """Model instances whose Python stub has died since the server became ready.
+
+        Triton 2.51 neither restarts such a stub nor marks its model unready: requests to it fail
+        with "Stub process '<instance>' is not healthy" until the server is restarted.
+        """
+        alive = python_stubs(self.process.pid)
+        return sorted(instance for instance, pid in self.stubs.items() if alive.get(instance) != pid)
+
     def wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -177,6 +189,8 @@ class TritonServer:
             waiting = self.unready_models()
             if not waiting:
                 log.info("all models ready: %s", ", ".join(self.models))
+                self.stubs = python_stubs(self.process.pid)
+                self._shared_memory = stub_shared_memory(self.process.pid)
                 return
             if time.monotonic() > deadline:
                 raise ServerFailed(self._failure_report(f"not ready after {timeout:.0f} s: {', '.join(waiting)}"))
@@ -196,19 +210,22 @@ class TritonServer:
         """Wait until no request is in flight (see drain.py); False if the timeout came first."""
         return wait_until_idle(self.endpoints.metrics, timeout, running=lambda: self.process.poll() is None)
 
-    def stop(self, drain_timeout: float = 10.0) -> int | None:
-        """Let in-flight requests finish, then SIGTERM, then SIGKILL after the exit timeout."""
+    def stop(self, drain_timeout: float = 10.0, kill_after: float | None = None) -> int | None:
+        """Let in-flight requests finish, then SIGTERM, then SIGKILL after `kill_after` (the exit timeout + 5 s)."""
+        kill_after = self.exit_timeout + 5 if kill_after is None else kill_after
         if self.process is not None and self.process.poll() is None:
             if drain_timeout > 0 and not self.drain(drain_timeout):
                 log.warning("requests still pending after %.0f s; stopping anyway", drain_timeout)
             self.process.terminate()
             try:
-                self.process.wait(timeout=self.exit_timeout + 5)
+                self.process.wait(timeout=kill_after)
             except subprocess.TimeoutExpired:
-                log.warning("tritonserver did not exit within %d s; killing it", self.exit_timeout + 5)
+                log.warning("tritonserver did not exit within %.0f s; killing it", kill_after)
                 self.process.kill()
                 self.process.wait()
             log.info("tritonserver exited with code %d", self.process.returncode)
+        for region in self._shared_memory:
+            region.unlink(missing_ok=True)
         if self._backends is not None:
             shutil.rmtree(self._backends, ignore_errors=True)
             self._backends = None

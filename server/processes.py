@@ -3,7 +3,9 @@
 from pathlib import Path
 
 STUB_BINARY = "triton_python_backend_stub"
-_INSTANCE_ARGUMENT = 8  # the stub's argv: binary, model.py, shm region, 2 sizes, parent pid, backend dir, ipc, instance
+SHARED_MEMORY = Path("/dev/shm")
+# The stub's argv: binary, model.py, shared-memory region, two sizes, parent pid, backend dir, ipc, instance name
+_REGION_ARGUMENT, _INSTANCE_ARGUMENT = 2, 8
 
 
 def _command_line(pid: int) -> list[str]:
@@ -30,13 +32,22 @@ def children(pid: int) -> dict[int, list[str]]:
     return found
 
 
-def python_stubs(server_pid: int) -> dict[str, int]:
-    """Model instance name (e.g. "tokenizer_0_0") → pid of its stub, for the stubs started by `server_pid`."""
+def _stub_command_lines(server_pid: int) -> dict[int, list[str]]:
     return {
-        argv[_INSTANCE_ARGUMENT]: pid
+        pid: argv
         for pid, argv in children(server_pid).items()
         if argv and argv[0].endswith(STUB_BINARY) and len(argv) > _INSTANCE_ARGUMENT
     }
+
+
+def python_stubs(server_pid: int) -> dict[str, int]:
+    """Model instance name (e.g. "tokenizer_0_0") → pid of its stub, for the stubs started by `server_pid`."""
+    return {argv[_INSTANCE_ARGUMENT]: pid for pid, argv in _stub_command_lines(server_pid).items()}
+
+
+def stub_shared_memory(server_pid: int) -> list[Path]:
+    """The /dev/shm regions of the server's stubs. A stub that dies leaves its region behind."""
+    return [SHARED_MEMORY / argv[_REGION_ARGUMENT] for argv in _stub_command_lines(server_pid).values()]
 
 
 def resident_bytes(pid: int) -> int:

@@ -1,9 +1,9 @@
-"""Keep the service up: restart tritonserver when it exits or a model stays unready.
+"""Keep the service up: restart tritonserver when it exits, a Python stub dies, or a model stays unready.
 
 Triton 2.51 does not restart a Python stub that died (the Python backend dropped automatic restart
-in 2024), and model control mode none forbids reloading a single model, so a killed stub leaves its
-model unready until the whole server is started again. The launcher watches per-model readiness
-(`/v2/health/ready` can stay 200 meanwhile) and restarts the server on the same ports.
+in 2024) and still reports its model ready (`/v2/models/<name>/ready` follows stub health only in
+later releases), and model control mode none forbids reloading a single model. So the launcher
+watches the stub processes as well as per-model readiness, and restarts the server on the same ports.
 """
 
 import logging
@@ -36,14 +36,16 @@ class RestartBudget:
 
 @dataclass
 class HealthWatch:
-    """Says what is wrong once the server has exited or a model was unready on `grace` checks in a row."""
+    """Says what is wrong: the server exited, a stub died, or a model was unready on `grace` checks in a row."""
 
     grace: int = 2
     unready_checks: int = 0
 
-    def problem(self, exit_code: int | None, unready: list[str]) -> str | None:
+    def problem(self, exit_code: int | None, dead_stubs: list[str], unready: list[str]) -> str | None:
         if exit_code is not None:
             return f"tritonserver exited with code {exit_code}"
+        if dead_stubs:
+            return f"Python stub process(es) gone: {', '.join(dead_stubs)}"
         self.unready_checks = self.unready_checks + 1 if unready else 0
         if self.unready_checks >= self.grace:
             return f"model(s) not ready: {', '.join(unready)}"
@@ -59,18 +61,24 @@ class Supervisor:
         interval: float = 1.0,
         budget: RestartBudget | None = None,
         restart_drain_seconds: float = 5.0,
+        restart_kill_after: float = 5.0,
     ):
         self.start = start
         self.interval = interval
         self.budget = budget or RestartBudget()
         self.restart_drain_seconds = restart_drain_seconds
+        # A server with a dead stub waits its whole exit timeout for it: do not wait that long.
+        self.restart_kill_after = restart_kill_after
         self.server: TritonServer | None = None
 
     def run(self, stop_requested) -> bool:
         """Serve until `stop_requested` (a threading.Event) is set: True, or False once restarts stop helping."""
         watch = HealthWatch()
         while not stop_requested.wait(timeout=self.interval):
-            problem = watch.problem(self.server.process.poll(), self.server.unready_models())
+            if self.server.process.poll() is not None:
+                problem = watch.problem(self.server.process.returncode, [], [])
+            else:
+                problem = watch.problem(None, self.server.dead_stubs(), self.server.unready_models())
             if problem is None:
                 continue
             log.error("%s; restarting tritonserver (log: %s)", problem, self.server.log_file)
@@ -81,7 +89,7 @@ class Supervisor:
 
     def restart(self, stop_requested) -> bool:
         began = time.monotonic()
-        self.server.stop(drain_timeout=self.restart_drain_seconds)
+        self.server.stop(drain_timeout=self.restart_drain_seconds, kill_after=self.restart_kill_after)
         while not stop_requested.is_set():
             if not self.budget.take(time.monotonic()):
                 log.error(

@@ -81,11 +81,15 @@ def test_admin_apis_are_restricted_with_the_operator_key_or_a_random_one(tmp_pat
 
 def test_health_watch_reports_a_model_unready_on_consecutive_checks_only():
     watch = HealthWatch(grace=2)
-    assert watch.problem(None, ["tokenizer"]) is None
-    assert watch.problem(None, []) is None  # ready again: the count starts over
-    assert watch.problem(None, ["tokenizer"]) is None
-    assert watch.problem(None, ["tokenizer", "sentiment"]) == "model(s) not ready: tokenizer, sentiment"
-    assert HealthWatch().problem(-9, []) == "tritonserver exited with code -9"
+    assert watch.problem(None, [], ["tokenizer"]) is None
+    assert watch.problem(None, [], []) is None  # ready again: the count starts over
+    assert watch.problem(None, [], ["tokenizer"]) is None
+    assert watch.problem(None, [], ["tokenizer", "sentiment"]) == "model(s) not ready: tokenizer, sentiment"
+
+
+def test_health_watch_reports_an_exit_or_a_dead_stub_at_once():
+    assert HealthWatch().problem(-9, [], []) == "tritonserver exited with code -9"
+    assert HealthWatch().problem(None, ["tokenizer_0_0"], []) == "Python stub process(es) gone: tokenizer_0_0"
 
 
 def test_restart_budget_refuses_a_crash_loop_and_recovers_after_the_window():
