@@ -100,16 +100,24 @@ def test_restart_budget_refuses_a_crash_loop_and_recovers_after_the_window():
 
 
 @pytest.mark.integration
-def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path):
+@pytest.mark.parametrize(
+    "break_labels, reason",
+    [
+        (lambda path: path.unlink(), "labels.json is missing"),
+        (lambda path: path.write_text('["negative", "positive"]'), "labels.json names 2 labels but the classifier outputs 3"),
+    ],
+    ids=["missing", "count-disagrees-with-classifier"],
+)
+def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path, break_labels, reason):
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(tiny_roberta_repository), str(broken)], check=True)
-    (broken / "postprocess" / "1" / "labels.json").unlink()
+    break_labels(broken / "postprocess" / "1" / "labels.json")
 
     with pytest.raises(ServerFailed) as failure:
         start_on_free_ports(broken, tmp_path / "server.log")
     message = str(failure.value)
     assert "model 'postprocess' failed to load" in message
-    assert "labels.json is missing" in message
+    assert reason in message
     assert str(tmp_path / "server.log") in message
 
 
