@@ -16,7 +16,8 @@ COPY server/drain.py docker/wait_idle.py docker/entrypoint.sh ./
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 8000 8001 8002
-# Per model, not /v2/health/ready: a dead Python stub can leave the server-wide check at 200.
+# Per model, not /v2/health/ready. Neither notices a dead Python stub in Triton 2.51 (the local launcher
+# watches the stub processes for that); check whether this release does before relying on it.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/models/sentiment/ready', timeout=4)"]
 ENTRYPOINT ["/bin/bash", "/opt/sentiment/entrypoint.sh"]
