@@ -24,6 +24,16 @@ tritonserver \
     "$@" &
 server=$!
 
+# Triton does not restart a Python stub that died and may still report its model ready: end the
+# container at once so the orchestrator restarts it (SIGKILL: Triton would wait its exit timeout).
+(
+    if ! python3 "$here/watch_stubs.py" --server-pid "$server" \
+            --ready-url "${TRITON_READY_URL:-http://127.0.0.1:8000/v2/health/ready}"; then
+        echo "entrypoint: a Python stub died; killing tritonserver so that the container is restarted" >&2
+        kill -KILL "$server" 2>/dev/null
+    fi
+) &
+
 stop() {
     python3 "$here/wait_idle.py" --timeout "${DRAIN_TIMEOUT_SECS:-30}"
     kill -TERM "$server" 2>/dev/null

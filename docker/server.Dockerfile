@@ -10,14 +10,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN python3 -m pip install --no-cache-dir --break-system-packages tokenizers==0.23.3 numpy==1.26.4 huggingface_hub==2.4.0
 
 WORKDIR /opt/sentiment
-# drain.py decides when no request is in flight; it is the module the launcher's tests cover.
-COPY server/drain.py docker/wait_idle.py docker/entrypoint.sh ./
+# drain.py decides when no request is in flight and processes.py finds the Python stubs: the
+# modules the launcher uses and its tests cover.
+COPY server/drain.py server/processes.py docker/wait_idle.py docker/watch_stubs.py docker/entrypoint.sh ./
 
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 8000 8001 8002
-# Per model, not /v2/health/ready. Neither notices a dead Python stub in Triton 2.51 (the local launcher
-# watches the stub processes for that); check whether this release does before relying on it.
+# Per model, not /v2/health/ready. Neither notices a dead Python stub before the Python backend's
+# active health checks: entrypoint.sh watches the stub processes for that.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/models/sentiment/ready', timeout=4)"]
 ENTRYPOINT ["/bin/bash", "/opt/sentiment/entrypoint.sh"]

@@ -251,7 +251,8 @@ def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
     exposed = {int(port) for keyword, rest in steps if keyword == "EXPOSE" for port in rest.split()}
     assert exposed == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
     copied = " ".join(rest for keyword, rest in steps if keyword == "COPY")
-    for source in ("server/drain.py", "docker/wait_idle.py", "docker/entrypoint.sh"):
+    sources = ("server/drain.py", "server/processes.py", "docker/wait_idle.py", "docker/watch_stubs.py", "docker/entrypoint.sh")
+    for source in sources:
         assert source in copied and (PROJECT / source).is_file(), source
     entrypoint = json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))
     assert entrypoint[-1].endswith("/entrypoint.sh")
@@ -571,6 +572,41 @@ def test_entrypoint_stops_triton_only_after_pending_requests_finish(fake_tritons
     finally:
         process.kill()
     assert (tmp_path / "terminated").exists()
+
+
+@pytest.fixture
+def tritonserver_with_a_stub(tmp_path) -> Path:
+    """A tritonserver stand-in with one child named like a Python stub (instance tokenizer_0_0)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "tritonserver"
+    stub_argv = "-c 'import time; time.sleep(60)' 3 4 5 6 7 tokenizer_0_0"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        "trap 'exit 0' TERM\n"
+        f"( exec -a {bin_dir}/triton_python_backend_stub {sys.executable} {stub_argv} ) &\n"
+        f"echo $! > {tmp_path}/stub.pid\n"
+        "for _ in $(seq 600); do sleep 0.1; done\n"
+    )
+    script.chmod(0o755)
+    return bin_dir
+
+
+def test_entrypoint_ends_the_container_when_a_python_stub_dies(tritonserver_with_a_stub, tmp_path, metrics):
+    env = entrypoint_env(tritonserver_with_a_stub, TRITON_ADMIN_KEY="k", TRITON_READY_URL=metrics.url)
+    log = tmp_path / "entrypoint.log"
+    with open(log, "w") as stderr:
+        process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 10
+        while "watch_stubs: watching tokenizer_0_0" not in log.read_text():
+            assert time.monotonic() < deadline, f"the watcher never recorded the stub: {log.read_text()}"
+            time.sleep(0.1)
+        os.kill(int((tmp_path / "stub.pid").read_text()), signal.SIGKILL)
+        assert process.wait(timeout=15) == 128 + signal.SIGKILL
+    finally:
+        process.kill()
+    assert "Python stub process(es) gone: tokenizer_0_0" in log.read_text()
 
 
 def import_wait_idle():
