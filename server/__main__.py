@@ -7,6 +7,7 @@ that stops being ready (a crashed Python stub) is restarted on the same ports.
 """
 
 import argparse
+import itertools
 import logging
 import os
 import signal
@@ -65,8 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     endpoints = Endpoints(args.host, args.http_port, args.grpc_port, args.metrics_port)
 
+    starts = itertools.count()
+
     def start() -> TritonServer:
-        server = TritonServer(args.model_repository, endpoints, log_file=args.log_file, admin_key=_operator_key())
+        log_file = args.log_file
+        attempt = next(starts)
+        if log_file and attempt:  # keep the log that shows why the previous server was restarted
+            log_file = log_file.with_name(f"{log_file.stem}-restart{attempt}{log_file.suffix}")
+        server = TritonServer(args.model_repository, endpoints, log_file=log_file, admin_key=_operator_key())
         return server.start(timeout=args.ready_timeout)
 
     stop_requested = threading.Event()
