@@ -84,6 +84,8 @@ def classify(
 
 def _explain(error: InferenceServerException, url: str, protocol: str) -> str:
     message = error.message() or str(error)
-    if "failed to connect" in message.lower() or "unavailable" in str(error.status()).lower():
+    if "failed to connect" in message.lower():
         return f"cannot reach the Triton server at {url} over {protocol} (is `make serve` running?): {message}"
+    if "unavailable" in str(error.status()).lower():  # e.g. "Server is stopping" while it shuts down
+        return f"the Triton server at {url} is unavailable (stopping or restarting?): {message}"
     return f"the server answered an error: {message}"
