@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from processes import python_stubs
+from processes import dead_stubs, python_stubs
 
 
 def server_ready(url: str) -> bool:
@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     stubs = python_stubs(args.server_pid)
     print(f"watch_stubs: watching {', '.join(sorted(stubs)) or 'no Python stub'}", file=sys.stderr)
     while alive(args.server_pid):
-        running = python_stubs(args.server_pid)
-        dead = sorted(instance for instance, pid in stubs.items() if running.get(instance) != pid)
+        dead = dead_stubs(args.server_pid, stubs)
         if dead and alive(args.server_pid):
             print(f"watch_stubs: Python stub process(es) gone: {', '.join(dead)}", file=sys.stderr)
             return 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .drain import wait_until_idle
 from .installation import TritonInstallation
-from .processes import python_stubs, stub_shared_memory
+from .processes import dead_stubs, python_stubs, stub_shared_memory
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,7 @@ class TritonServer:
         Triton 2.51 neither restarts such a stub nor marks its model unready: requests to it fail
         with "Stub process '<instance>' is not healthy" until the server is restarted.
         """
-        alive = python_stubs(self.process.pid)
-        return sorted(instance for instance, pid in self.stubs.items() if alive.get(instance) != pid)
+        return dead_stubs(self.process.pid, self.stubs)
 
     def wait_until_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

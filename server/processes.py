@@ -45,6 +45,12 @@ def python_stubs(server_pid: int) -> dict[str, int]:
     return {argv[_INSTANCE_ARGUMENT]: pid for pid, argv in _stub_command_lines(server_pid).items()}
 
 
+def dead_stubs(server_pid: int, recorded: dict[str, int]) -> list[str]:
+    """The instances of `recorded` (instance → pid, from python_stubs) whose stub is no longer running."""
+    running = python_stubs(server_pid)
+    return sorted(instance for instance, pid in recorded.items() if running.get(instance) != pid)
+
+
 def stub_shared_memory(server_pid: int) -> list[Path]:
     """The /dev/shm regions of the server's stubs. A stub that dies leaves its region behind."""
     return [SHARED_MEMORY / argv[_REGION_ARGUMENT] for argv in _stub_command_lines(server_pid).values()]
