@@ -7,6 +7,7 @@
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 
@@ -18,7 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m clients", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one per line from stdin")
-    parser.add_argument("--file", type=argparse.FileType("r", encoding="utf-8"), help="read one text per line")
+    parser.add_argument("--file", type=argparse.FileType("rb"), help="read one text per line")
     parser.add_argument("--url", help=f"server address (default: gRPC {DEFAULT_URLS['grpc']}, HTTP {DEFAULT_URLS['http']})")
     parser.add_argument("--protocol", choices=sorted(DEFAULT_URLS), default="grpc")
     parser.add_argument("--model", default=MODEL)
@@ -26,10 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_texts(args: argparse.Namespace) -> list[str]:
+def read_texts(args: argparse.Namespace) -> list[bytes]:
+    """Every text as the bytes given, so that text which is not UTF-8 reaches the server, which names it."""
     texts = []
     for text in args.texts:
-        texts += sys.stdin.read().splitlines() if text == "-" else [text]
+        texts += sys.stdin.buffer.read().splitlines() if text == "-" else [os.fsencode(text)]
     if args.file:
         texts += args.file.read().splitlines()
     return texts

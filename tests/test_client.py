@@ -67,6 +67,15 @@ def test_cli_json_over_http_from_stdin_and_file(served, tmp_path):
     assert all(set(answer) == {"text", "label", "score", "probs"} for answer in answers)
 
 
+def test_cli_sends_text_that_is_not_utf8_as_given_and_reports_the_server_error(served):
+    result = subprocess.run(
+        [sys.executable, "-m", "clients", "--url", served.server.endpoints.grpc, "-"],
+        cwd=PROJECT, input=b"fine\n\xff\xfe bad\n", capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert b"TEXT[1] is not valid UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
 def test_cli_reports_a_server_error_and_exits_non_zero(served):
     result = run_client("--url", served.server.endpoints.grpc, "--model", "no_such_model", "hello")
     assert result.returncode == 1
