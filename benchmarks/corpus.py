@@ -1,8 +1,11 @@
-"""Realistic, varied benchmark texts: tweet-length to a few sentences, generated from a fixed seed.
+"""Benchmark texts, generated from a fixed seed; every text in a corpus is different.
 
-Every text is different; lengths run from a few tokens to about 120.
+- `tweets`: tweet-length to a few sentences, about 8 to 120 tokens.
+- `varied`: a few words to a few hundred tokens, tweets to paragraphs, with lengths spread evenly
+  on a log scale, so most batches mix very short and long texts.
 """
 
+import math
 import random
 
 SUBJECTS = [
@@ -40,11 +43,26 @@ def text(rng: random.Random) -> str:
     return " ".join(parts) + rng.choice(DECORATIONS)
 
 
-def generate(count: int, seed: int = 0) -> list[str]:
-    """`count` distinct texts, the same for the same seed."""
-    rng, texts, seen = random.Random(seed), [], set()
+FRAGMENTS = ["ok", "Never again.", "meh", "Love it!", "so slow", "Thanks!", "nope", "Five stars.", "why?", "great job"]
+
+
+def varied_text(rng: random.Random) -> str:
+    """A fragment of a few words, or 1 to about 40 sentences (log-uniform): up to a few hundred tokens."""
+    if rng.random() < 0.1:
+        return rng.choice(FRAGMENTS) + rng.choice(DECORATIONS)
+    sentences = round(math.exp(rng.uniform(0, math.log(40))))
+    parts = [sentence(rng) if rng.random() < 0.5 else rng.choice(ADDITIONS) for _ in range(sentences)]
+    return " ".join(parts) + rng.choice(DECORATIONS)
+
+
+CORPORA = {"tweets": text, "varied": varied_text}
+
+
+def generate(count: int, seed: int = 0, corpus: str = "tweets") -> list[str]:
+    """`count` distinct texts of a corpus, the same for the same seed."""
+    make, rng, texts, seen = CORPORA[corpus], random.Random(seed), [], set()
     while len(texts) < count:
-        candidate = text(rng)
+        candidate = make(rng)
         if candidate not in seen:
             seen.add(candidate)
             texts.append(candidate)

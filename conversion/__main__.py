@@ -15,10 +15,16 @@ import tokenizers
 import torch
 import transformers
 
-from . import checkpoint, export, quantize, zero_shot
+from . import checkpoint, export, length_grouping, quantize, zero_shot
 from .checkpoint import ConversionError
 
 log = logging.getLogger("conversion")
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +52,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["int8"],
         help="CPU speed option: dynamic int8 quantisation of the linear layers (reports the accuracy change)",
     )
+    parser.add_argument(
+        "--token-budget",
+        type=positive_int,
+        help="on the CPU, the most tokens (rows × longest row) the classifier runs at once (default: measured here)",
+    )
+    parser.add_argument(
+        "--gpu-token-budget",
+        type=positive_int,
+        default=length_grouping.DEFAULT_GPU_TOKEN_BUDGET,
+        help="the same on a GPU (default: %(default)s)",
+    )
     parser.add_argument("--trust-remote-code", action="store_true", help="allow code shipped with the checkpoint")
     return parser.parse_args(argv)
 
@@ -69,6 +86,20 @@ def classifier_module(args: argparse.Namespace, model, serving) -> tuple[list[st
     if args.prototypes:
         return zero_shot.build(model, serving, zero_shot.load_examples(args.prototypes))
     return checkpoint.resolve_labels(args.model, model, args.labels), export.LogitsAdapter(model)
+
+
+def token_budget(args: argparse.Namespace, traced: torch.jit.ScriptModule, serving) -> dict:
+    """The tokens per sub-batch the length-grouping module runs at once, and how they were chosen."""
+    gpu = {"gpu": args.gpu_token_budget}
+    if args.token_budget:
+        return {"cpu": args.token_budget, **gpu, "chosen_by": "--token-budget"}
+    log.info("measuring the CPU token budget on a batch of mixed lengths")
+    batch = length_grouping.timing_batch(
+        serving.padding["pad_id"], serving.get_vocab_size(), min(256, serving.truncation["max_length"])
+    )
+    best, seconds = length_grouping.measure_cpu_budget(traced, batch)
+    log.info("token budget %d: the fastest here", best)
+    return {"cpu": best, **gpu, "chosen_by": "fastest on this CPU", "seconds_by_cpu_budget": seconds}
 
 
 def convert(args: argparse.Namespace) -> dict:
@@ -101,19 +132,38 @@ def convert(args: argparse.Namespace) -> dict:
             "nothing written"
         )
 
+    budget = token_budget(args, traced, serving)
+    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"])
+    log.info("verifying the length-grouping module on mixed-length batches in scrambled order")
+    grouped_difference = export.grouped_difference(grouped, module, serving)
+    exact_difference = grouped_difference
+    if args.quantize:
+        # Dynamic int8 scales activations per batch, so a text's logits move with the rows that share
+        # its sub-batch (recorded, not refused); the grouping itself is checked one row per sub-batch.
+        log.info("int8: checking the grouping one row per sub-batch")
+        exact_difference = export.grouped_difference(length_grouping.script(traced, 1, 1), module, serving)
+    log.info("max |grouped − eager| logit difference: %.3e (tolerance %.0e)", exact_difference, args.tolerance)
+    if not exact_difference <= args.tolerance:
+        raise ConversionError(
+            f"the length-grouping module differs from eager PyTorch by {exact_difference:.3e} > tolerance "
+            f"{args.tolerance:.0e}: nothing written"
+        )
+
     manifest = {
         "source": args.model,
         "zero_shot_prototypes": str(args.prototypes) if args.prototypes else None,
         "labels": labels,
         "max_length": max_length,
         "max_abs_difference": difference,
+        "grouped_max_abs_difference": grouped_difference,
+        "token_budget": budget,
         "quantize": args.quantize,
         "quantization_accuracy_change": accuracy,
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "tokenizers": tokenizers.__version__,
     }
-    for path in export.write_artifacts(args.repository, traced, serving, labels, manifest):
+    for path in export.write_artifacts(args.repository, grouped, serving, labels, manifest):
         log.info("wrote %s", path)
     log.info("done in %.1f s", time.monotonic() - started)
     return manifest

@@ -35,6 +35,9 @@ VERIFICATION_TEXTS = [
 ]
 # Batch sizes and padding lengths other than the traced 2 × 16.
 VERIFICATION_BATCHES = [(0, 1), (1, 4), (4, 11), (0, 11)]
+# Batch sizes for the length-grouping module: the verification texts drawn in scrambled order
+# (with repeats past 11), each batch padded to the maximum length as the tokenizer model sends it.
+GROUPED_VERIFICATION_SIZES = [1, 2, 5, 11, 24]
 
 
 class LogitsAdapter(torch.nn.Module):
@@ -86,6 +89,31 @@ def max_abs_difference(traced: torch.jit.ScriptModule, eager: torch.nn.Module, t
             log.info("  batch %d × length %3d: max |traced − eager| = %.2e", ids.shape[0], ids.shape[1], difference)
             worst = max(worst, difference)
     return worst
+
+
+def grouped_difference(grouped: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer) -> float:
+    """Largest |grouped − eager| logit over scrambled mixed-length batches padded to the maximum
+    length, against eager PyTorch run on one unpadded text at a time."""
+    max_length = tokenizer.truncation["max_length"]
+    with torch.no_grad():
+        expected = [eager(ids, mask)[0] for ids, mask in (encode(tokenizer, [text]) for text in VERIFICATION_TEXTS)]
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for size in GROUPED_VERIFICATION_SIZES:
+        picks = torch.randint(len(VERIFICATION_TEXTS), (size,), generator=generator).tolist()
+        ids, mask = encode_padded(tokenizer, [VERIFICATION_TEXTS[pick] for pick in picks], max_length)
+        with torch.no_grad():
+            logits = grouped(ids, mask)
+        difference = (logits - torch.stack([expected[pick] for pick in picks])).abs().max().item()
+        log.info("  %2d mixed texts padded to %d: max |grouped − eager| = %.2e", size, max_length, difference)
+        worst = max(worst, difference)
+    return worst
+
+
+def encode_padded(tokenizer: Tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    padded = Tokenizer.from_str(tokenizer.to_str())
+    padded.enable_padding(pad_id=tokenizer.padding["pad_id"], pad_token=tokenizer.padding["pad_token"], length=length)
+    return encode(padded, texts)
 
 
 def copy_skeleton(source: Path, destination: Path) -> Path:

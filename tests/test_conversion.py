@@ -50,6 +50,36 @@ def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_reposi
         torch.testing.assert_close(traced(ids, mask), eager(input_ids=ids, attention_mask=mask).logits, atol=1e-5, rtol=0)
 
 
+def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_repository, tiny_checkpoint):
+    manifest = json.loads((tiny_roberta_repository / "classifier" / "1" / "conversion.json").read_text())
+    budget = manifest["token_budget"]
+    assert budget["chosen_by"] == "fastest on this CPU"
+    assert str(budget["cpu"]) in budget["seconds_by_cpu_budget"]
+    assert budget["seconds_by_cpu_budget"][str(budget["cpu"])] == min(budget["seconds_by_cpu_budget"].values())
+    assert manifest["grouped_max_abs_difference"] <= 1e-4
+
+    module = torch.jit.load(str(tiny_roberta_repository / "classifier" / "1" / "model.pt"))
+    assert (module.cpu_token_budget, module.gpu_token_budget) == (budget["cpu"], budget["gpu"])
+    eager = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint).eval()
+    lengths = [64, 3, 17, 2, 64, 9, 40]  # scrambled, padded to the maximum length as the tokenizer model sends them
+    ids = torch.randint(3, 200, (len(lengths), 64), generator=torch.Generator().manual_seed(0))
+    mask = (torch.arange(64).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)).long()
+    ids = torch.where(mask.bool(), ids, 1)
+    with torch.no_grad():
+        rows = [eager(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits for i, n in enumerate(lengths)]
+        torch.testing.assert_close(module(ids, mask), torch.cat(rows), atol=1e-4, rtol=0)
+
+
+def test_a_given_token_budget_is_used_and_a_bad_one_refused(tiny_checkpoint, repository):
+    argv = ["--model", str(tiny_checkpoint), "--repository", str(repository)]
+    assert convert(*argv, "--token-budget", "96", "--gpu-token-budget", "2048") == 0
+    manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
+    assert manifest["token_budget"] == {"cpu": 96, "gpu": 2048, "chosen_by": "--token-budget"}
+    for bad in ("0", "-5", "many"):
+        result = run_cli(*argv, "--token-budget", bad)
+        assert result.returncode == 2 and "must be a positive integer" in result.stderr
+
+
 def test_artifacts_are_readable_by_other_users(tiny_roberta_repository):
     for path in ("classifier/1/model.pt", "tokenizer/1/tokenizer.json", "postprocess/1/labels.json"):
         assert (tiny_roberta_repository / path).stat().st_mode & 0o044 == 0o044, path

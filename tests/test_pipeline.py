@@ -77,6 +77,32 @@ def test_classifier_alone_gives_the_same_logits(served):
     np.testing.assert_allclose(ensemble, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), atol=1e-6)
 
 
+def test_every_text_reaches_the_classifier_padded_to_the_maximum_length(served):
+    tokens = infer(grpc_client(served), "tokenizer", {"TEXT": text_tensor(["", "ok"])}, ["INPUT_IDS", "ATTENTION_MASK"])
+    assert tokens["INPUT_IDS"].shape == tokens["ATTENTION_MASK"].shape == (2, served.reference.max_length)
+    assert tokens["ATTENTION_MASK"].sum(axis=1).tolist() == [len(served.reference.token_ids(t)) for t in ["", "ok"]]
+
+
+def test_classifier_called_with_the_clients_own_padding_gives_correct_logits(served):
+    """Unpadded single texts and batches padded to their longest, sent concurrently in many shapes."""
+    client, expected = grpc_client(served), served.reference.logits(PARITY_TEXTS)
+    rows = [served.reference.token_ids(text) for text in PARITY_TEXTS]
+
+    def padded(indices: list[int]) -> dict[str, np.ndarray]:
+        width = max(len(rows[i]) for i in indices)
+        ids = np.full((len(indices), width), served.reference.tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, index in enumerate(indices):
+            ids[row, : len(rows[index])], mask[row, : len(rows[index])] = rows[index], 1
+        return {"INPUT__0": ids, "INPUT__1": mask}
+
+    requests = [[i] for i in range(len(rows))] + [list(range(i, len(rows), 4)) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda indices: infer(client, "classifier", padded(indices), ["OUTPUT__0"]), requests))
+    for indices, result in zip(requests, results):
+        np.testing.assert_allclose(result["OUTPUT__0"], expected[indices], atol=ATOL, rtol=0)
+
+
 def test_invalid_utf8_fails_alone_while_other_requests_succeed(served):
     client = grpc_client(served)
     good_texts = PARITY_TEXTS[:12]

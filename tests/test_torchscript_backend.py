@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchscript import group_by_shape, last_line, load_module, positional_names, run_batch, select_device
+from torchscript import configure_jit, group_by_shape, last_line, load_module, positional_names, run_batch, select_device
 
 
 class AddAndScale(torch.nn.Module):
@@ -72,3 +72,23 @@ def test_last_line_drops_the_torchscript_stack():
         "RuntimeError: index out of range in self\n"
     )
     assert last_line(error) == "RuntimeError: index out of range in self"
+
+
+def parameters(**values: str) -> dict:
+    return {"parameters": {key: {"string_value": value} for key, value in values.items()}}
+
+
+def test_jit_settings_follow_the_config_as_the_native_backend_applies_them():
+    saved = torch._C._jit_set_profiling_executor(True), torch._C._jit_set_profiling_mode(True)
+    try:
+        assert configure_jit(parameters()) is True  # optimized execution unless disabled
+        assert torch._C._jit_set_profiling_executor(True) is True  # unset parameters change nothing
+        assert configure_jit(parameters(DISABLE_OPTIMIZED_EXECUTION="true", ENABLE_JIT_EXECUTOR="false")) is False
+        assert torch._C._jit_set_profiling_executor(True) is False
+        assert configure_jit(parameters(ENABLE_JIT_PROFILING="FALSE")) is True
+        assert torch._C._jit_set_profiling_mode(True) is False
+        with pytest.raises(ValueError, match="ENABLE_JIT_EXECUTOR must be true or false"):
+            configure_jit(parameters(ENABLE_JIT_EXECUTOR="yes please"))
+    finally:
+        torch._C._jit_set_profiling_executor(saved[0])
+        torch._C._jit_set_profiling_mode(saved[1])

@@ -1,6 +1,5 @@
 """Triton Python model: TEXT (UTF-8 bytes) → INPUT_IDS, ATTENTION_MASK. Logic: tokenization.py."""
 
-import json
 import os
 from pathlib import Path
 
@@ -13,11 +12,9 @@ class TritonPythonModel:
     def initialize(self, args):
         # Batches here are small; tokenizers' own thread pool would only compete with the classifier's threads.
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
-        config = json.loads(args["model_config"])
-        buckets = config.get("parameters", {}).get("LENGTH_BUCKETS", {}).get("string_value", "")
         path = Path(args["model_repository"]) / args["model_version"] / "tokenizer.json"
-        self.encoder = TextEncoder.load(path, buckets)
-        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, length buckets {self.encoder.buckets}")
+        self.encoder = TextEncoder.load(path)
+        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, every text padded to {self.encoder.max_length} tokens")
 
     def execute(self, requests):
         texts = [pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy() for request in requests]

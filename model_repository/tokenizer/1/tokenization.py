@@ -27,17 +27,6 @@ def decode_texts(raw: np.ndarray) -> list[str]:
     return texts
 
 
-def parse_buckets(text: str, max_length: int) -> list[int]:
-    """"16,32,64" → the padded lengths to use, capped at and always including the maximum length."""
-    try:
-        sizes = {int(size) for size in text.split(",") if size.strip()}
-    except ValueError:
-        raise ValueError(f"LENGTH_BUCKETS must be comma-separated integers, got {text!r}") from None
-    if any(size <= 0 for size in sizes):
-        raise ValueError(f"LENGTH_BUCKETS must be positive, got {text!r}")
-    return sorted({size for size in sizes if size < max_length} | {max_length})
-
-
 def text_limit(tokenizer: Tokenizer, max_length: int) -> int:
     """Characters that hold more than `max_length` tokens of any text but a pathological one.
 
@@ -52,19 +41,20 @@ def text_limit(tokenizer: Tokenizer, max_length: int) -> int:
 
 @dataclass
 class TextEncoder:
-    """A fast tokenizer that pads each batch up to the smallest length bucket that holds its longest text.
+    """A fast tokenizer that pads every text to the model's maximum length.
 
-    Padding to a few fixed lengths lets the classifier's dynamic batcher put together requests
-    that were tokenized separately: Triton batches only requests of the same shape.
+    Triton batches only requests of the same shape, so one shape for every request lets the
+    classifier's dynamic batcher join everything queued; the classifier's TorchScript module
+    groups rows by length and trims the padding per group (conversion/length_grouping.py).
     """
 
     tokenizer: Tokenizer  # truncation set, padding off
     pad_id: int
-    buckets: list[int]
+    max_length: int
     max_chars: int  # longer texts are cut first: see text_limit
 
     @classmethod
-    def load(cls, path: Path, buckets: str = "") -> "TextEncoder":
+    def load(cls, path: Path) -> "TextEncoder":
         """Load a tokenizer.json that has truncation and padding set (conversion writes it that way)."""
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: build the repository with `python -m conversion`")
@@ -73,29 +63,21 @@ class TextEncoder:
             raise ValueError(f"{path} sets no truncation or padding: rebuild it with `python -m conversion`")
         pad_id, max_length = tokenizer.padding["pad_id"], tokenizer.truncation["max_length"]
         tokenizer.no_padding()
-        return cls(
-            tokenizer, pad_id, parse_buckets(buckets, max_length) if buckets else [], text_limit(tokenizer, max_length)
-        )
+        return cls(tokenizer, pad_id, max_length, text_limit(tokenizer, max_length))
 
-    def padded_length(self, longest: int) -> int:
-        return next((size for size in self.buckets if size >= longest), longest)
+    def token_ids(self, texts: list[str]) -> list[list[int]]:
+        """Texts → their token ids, truncated to the maximum length, unpadded."""
+        return [encoding.ids for encoding in self.tokenizer.encode_batch([text[: self.max_chars] for text in texts])]
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Texts → input_ids and attention_mask, int64 [n, padded length]."""
-        encodings = self.tokenizer.encode_batch([text[: self.max_chars] for text in texts])
-        length = self.padded_length(max((len(encoding.ids) for encoding in encodings), default=0))
-        ids = np.full((len(texts), length), self.pad_id, dtype=np.int64)
-        mask = np.zeros((len(texts), length), dtype=np.int64)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
-        return ids, mask
+        """Texts → input_ids and attention_mask, int64 [n, maximum length], right-padded."""
+        return pad(self.token_ids(texts), self.pad_id, self.max_length)
 
     def tokenize_requests(self, requests: list[np.ndarray]) -> list:
         """Tokenize the TEXT tensors of many requests in one call.
 
         Returns one entry per request: (input_ids, attention_mask), each int64 [n, length], or the
-        InvalidText that request alone fails with. All requests share the padded length.
+        InvalidText that request alone fails with. Every request has the same padded length.
         """
         results: list = []
         texts: list[str] = []
@@ -115,3 +97,13 @@ class TextEncoder:
                 results[index] = (ids[start : start + result], mask[start : start + result])
                 start += result
         return results
+
+
+def pad(rows: list[list[int]], pad_id: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token id rows → input_ids and attention_mask, int64 [len(rows), length], right-padded."""
+    ids = np.full((len(rows), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), length), dtype=np.int64)
+    for row, tokens in enumerate(rows):
+        ids[row, : len(tokens)] = tokens
+        mask[row, : len(tokens)] = 1
+    return ids, mask

@@ -15,6 +15,7 @@ from torchscript import (
     last_line,
     load_module,
     output_dtypes,
+    configure_jit,
     parameter,
     positional_names,
     run_batch,
@@ -33,7 +34,7 @@ class TritonPythonModel:
         threads = int(parameter(config, "INTRA_OP_THREAD_COUNT", "0"))
         if threads > 0:
             torch.set_num_threads(threads)
-        self.optimized = parameter(config, "DISABLE_OPTIMIZED_EXECUTION", "false").lower() != "true"
+        self.optimized = configure_jit(config)
         path = Path(args["model_repository"]) / args["model_version"] / config.get("default_model_filename", "model.pt")
         self.module = load_module(path, self.device)
         pb_utils.Logger.log_info(f"pytorch: loaded {path} on {self.device}, {torch.get_num_threads()} threads")

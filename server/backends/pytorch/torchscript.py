@@ -54,6 +54,32 @@ def parameter(config: dict, key: str, default: str) -> str:
     return config.get("parameters", {}).get(key, {}).get("string_value", default)
 
 
+def flag(config: dict, key: str) -> bool | None:
+    """A "true"/"false" parameter, or None when the config does not set it."""
+    value = parameter(config, key, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise ValueError(f"parameter {key} must be true or false, got {value!r}")
+    return None if value == "" else value == "true"
+
+
+# TorchScript settings the native backend applies before each execution when the config sets them.
+_JIT_SETTINGS = {
+    "ENABLE_JIT_EXECUTOR": torch._C._jit_set_profiling_executor,
+    "ENABLE_JIT_PROFILING": torch._C._jit_set_profiling_mode,
+    "ENABLE_TENSOR_FUSER": torch._C._jit_set_texpr_fuser_enabled,
+}
+
+
+def configure_jit(config: dict) -> bool:
+    """Apply the config's TorchScript settings as the native backend does; returns whether
+    optimized execution is on (DISABLE_OPTIMIZED_EXECUTION, off by default)."""
+    for key, setter in _JIT_SETTINGS.items():
+        value = flag(config, key)
+        if value is not None:
+            setter(value)
+    return not flag(config, "DISABLE_OPTIMIZED_EXECUTION")
+
+
 def load_module(path: Path, device: torch.device) -> torch.jit.ScriptModule:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: build the repository with `python -m conversion`")

@@ -1,0 +1,115 @@
+"""Length-aware batching inside the TorchScript module, so Triton can batch texts of any length.
+
+Triton's dynamic batcher joins only requests of equal shape. The tokenizer therefore pads every
+text to the model's maximum length, and this module, scripted around the traced classifier, undoes
+that padding per group: it sorts a batch's rows by how far their attention mask reaches, cuts them
+into sub-batches of at most `token_budget` tokens (rows × longest row), trims each sub-batch to its
+own longest row, and puts the logits back in request order. Padding is paid per group of similar
+length, never per arrival accident, and the module is plain TorchScript that the native libtorch
+backend loads as it is.
+"""
+
+import logging
+import statistics
+import time
+from typing import List
+
+import torch
+
+log = logging.getLogger(__name__)
+
+# Tried when conversion measures the CPU budget; the fastest on a mixed-length batch wins.
+CANDIDATE_BUDGETS = (64, 128, 256, 512, 1024, 2048, 4096)
+# Not measured here (no GPU): one sub-batch holds 32 rows of 512 tokens, enough to keep a
+# data-centre GPU busy while still trimming padding per group. Override with --gpu-token-budget.
+DEFAULT_GPU_TOKEN_BUDGET = 16384
+
+
+class LengthGroupedClassifier(torch.nn.Module):
+    """(input_ids, attention_mask) → logits, run in sub-batches of rows of similar length."""
+
+    cpu_token_budget: int
+    gpu_token_budget: int
+
+    def __init__(self, classifier: torch.nn.Module, cpu_token_budget: int, gpu_token_budget: int):
+        super().__init__()
+        self.classifier = classifier
+        self.cpu_token_budget = cpu_token_budget
+        self.gpu_token_budget = gpu_token_budget
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        rows = input_ids.size(0)
+        sorted_extents, order = torch.sort(self._extents(attention_mask), descending=True, stable=True)
+        longest_first: List[int] = sorted_extents.tolist()
+        budget = self.cpu_token_budget if input_ids.device.type == "cpu" else self.gpu_token_budget
+        parts: List[torch.Tensor] = []
+        start = 0
+        while start < rows:
+            width = longest_first[start]
+            stop = min(rows, start + max(1, budget // width))
+            members = order[start:stop]
+            parts.append(self._run(input_ids.index_select(0, members), attention_mask.index_select(0, members), width))
+            start = stop
+        logits = torch.cat(parts)
+        return logits.index_select(0, torch.argsort(order))
+
+    def _extents(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Per row, one past the last attended position (at least 1): the columns the row needs.
+
+        Right-padded rows need their length; a row padded some other way keeps every column up
+        to its last attended token, so any padding a client chooses gives the same logits.
+        """
+        positions = torch.arange(1, attention_mask.size(1) + 1, device=attention_mask.device)
+        return ((attention_mask != 0).to(positions.dtype) * positions).amax(dim=1).clamp(min=1)
+
+    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, width: int) -> torch.Tensor:
+        return self.classifier(input_ids[:, :width].contiguous(), attention_mask[:, :width].contiguous())
+
+
+def script(classifier: torch.jit.ScriptModule, cpu_token_budget: int, gpu_token_budget: int) -> torch.jit.ScriptModule:
+    """The traced classifier wrapped and scripted: one TorchScript file, loadable without this code."""
+    return torch.jit.script(LengthGroupedClassifier(classifier, cpu_token_budget, gpu_token_budget))
+
+
+def timing_batch(pad_id: int, vocab_size: int, longest: int, rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of `rows` texts whose lengths spread geometrically from 8 tokens to `longest`, in
+    scrambled order and right-padded to `longest`, as the tokenizer model sends them.
+
+    Rows at least as long as a budget run alone under every smaller budget, so lengths past a few
+    hundred tokens would only blur the comparison. Token values do not change a dense encoder's
+    cost; only the shapes do.
+    """
+    generator = torch.Generator().manual_seed(0)
+    shortest = min(8, longest)
+    lengths = torch.logspace(
+        torch.log10(torch.tensor(float(shortest))), torch.log10(torch.tensor(float(longest))), rows
+    ).round().long()
+    lengths = lengths[torch.randperm(rows, generator=generator)]
+    ids = torch.randint(min(pad_id + 1, vocab_size - 1), vocab_size, (rows, longest), generator=generator)
+    mask = (torch.arange(longest).unsqueeze(0) < lengths.unsqueeze(1)).long()
+    return torch.where(mask.bool(), ids, torch.full_like(ids, pad_id)), mask
+
+
+def measure_cpu_budget(
+    classifier: torch.jit.ScriptModule, batch: tuple[torch.Tensor, torch.Tensor], rounds: int = 3
+) -> tuple[int, dict[int, float]]:
+    """The candidate budget that runs `batch` fastest on this CPU, and the median seconds of each.
+
+    Candidates take turns within each round, so a slow moment of a shared machine hits them alike.
+    """
+    grouped = {budget: script(classifier, budget, DEFAULT_GPU_TOKEN_BUDGET) for budget in CANDIDATE_BUDGETS}
+    timings: dict[int, list[float]] = {budget: [] for budget in CANDIDATE_BUDGETS}
+    # As classifier/config.pbtxt runs it (DISABLE_OPTIMIZED_EXECUTION): the optimising executors
+    # re-specialise the graph for new input shapes, and sub-batches come in many shapes.
+    with torch.inference_mode(), torch.jit.optimized_execution(False):
+        for module in grouped.values():
+            module(*batch)  # warm-up
+        for _ in range(rounds):
+            for budget, module in grouped.items():
+                started = time.perf_counter()
+                module(*batch)
+                timings[budget].append(time.perf_counter() - started)
+    seconds = {budget: statistics.median(times) for budget, times in timings.items()}
+    for budget, median in seconds.items():
+        log.info("  token budget %5d: %.3f s per batch of %d", budget, median, batch[0].shape[0])
+    return min(seconds, key=seconds.get), seconds
