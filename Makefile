@@ -1,6 +1,8 @@
 # Everything runs from .venv, built from requirements.txt. `make help` lists the targets.
 PYTHON_SYSTEM ?= python3
 VENV := .venv
+# infinity-emb, a benchmark peer, pins versions that clash with ours: its own environment.
+INFINITY_VENV := .venv-infinity
 PY := $(VENV)/bin/python
 REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
@@ -28,10 +30,15 @@ serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) i
 test: setup ## Run the whole test suite (unit and integration, against a real server)
 	$(PY) -m pytest
 
-bench: setup ## Benchmark the served pipeline against the in-process ceiling and the peers (benchmarks/results/)
+$(INFINITY_VENV)/.installed: benchmarks/infinity-requirements.txt
+	$(PYTHON_SYSTEM) -m venv $(INFINITY_VENV)
+	$(INFINITY_VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/infinity-requirements.txt
+	touch $@
+
+bench: setup $(INFINITY_VENV)/.installed ## Benchmark the served pipeline against the in-process ceiling and the peers (benchmarks/results/)
 	$(PY) -m benchmarks
 
-bench-seed: setup ## The same benchmark with a roberta-base-sized classifier, fp32 and int8 (about an hour)
+bench-seed: setup $(INFINITY_VENV)/.installed ## The same benchmark with a roberta-base-sized classifier, fp32 and int8
 	$(PY) -m benchmarks --variants roberta-base,roberta-base-int8 --output benchmarks/results/seed
 
 soak: setup ## Five minutes at 200 concurrent clients: failures and resident memory (benchmarks/results/soak/)

@@ -1,54 +1,64 @@
 """python -m benchmarks: the served pipeline against the in-process ceiling and the peers, in one run.
 
-Writes benchmarks/results/<variant>/ (results.json, report.md, PNG plots) and benchmarks/results/report.md.
+Writes benchmarks/results/<variant>/<corpus>/ (results.json, report.md, PNG plots) and benchmarks/results/report.md.
 """
 
 import argparse
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from server import Endpoints, start_on_free_ports
-from server.process import http_get
 
-from . import ceiling, corpus, perf_analyzer, report, server_stats, variants
+from . import ceiling, corpus, http_load, infinity_peer, peer_server, perf_analyzer, report, server_stats, variants
 
 log = logging.getLogger("benchmarks")
 
 CONCURRENCY = [1, 8, 32, 64, 128, 200, 256]
+FEW_LEVELS = [1, 64, 200]  # the tweets corpus, and every level of the roberta-base-sized variants
 TOKENIZER_CONCURRENCY = [8, 64, 200]
 QUICK_CONCURRENCY = [1, 8]
 CEILING_BATCHES = [1, 8, 16, 32, 64]
+PRIMARY = "varied"  # the corpus the peers and the targets use
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--repository", type=Path, default=Path("model_repository"), help="the default model")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--quick", action="store_true", help="smoke run in under a minute: default model, two levels")
+    parser.add_argument("--quick", action="store_true", help="smoke run in a few minutes: two levels, small corpora")
     parser.add_argument(
         "--variants",
-        default="default,default-int8",
-        help="comma-separated: default, default-int8, roberta-base, roberta-base-int8 (seed scale, about 1 h)",
+        default="default,default-int8,minilm-head",
+        help="comma-separated: default, default-int8, minilm-head, roberta-base, roberta-base-int8 (seed scale, about 1 h)",
     )
     return parser.parse_args(argv)
 
 
 class Run:
-    """One benchmark run: shared texts, settings and scratch space."""
+    """One benchmark run: shared corpora, settings and scratch space."""
 
     def __init__(self, args: argparse.Namespace, workdir: Path):
         self.quick = args.quick
         self.workdir = workdir
-        self.texts = corpus.generate(300 if args.quick else 2000)
+        size = 300 if args.quick else 2000
+        self.corpora = {name: corpus.generate(size, corpus=name) for name in (PRIMARY, "tweets")}
         self.concurrency = QUICK_CONCURRENCY if args.quick else CONCURRENCY
         self.tokenizer_concurrency = QUICK_CONCURRENCY[-1:] if args.quick else TOKENIZER_CONCURRENCY
         self.settings = perf_analyzer.QUICK if args.quick else perf_analyzer.FULL
+        self.http_requests = 20 if args.quick else 300
+
+    def plan(self, variant: str) -> dict:
+        """Corpora, levels and ceiling size for a variant: roberta-base-sized ones run ten times slower."""
+        if self.quick:
+            return {"corpora": [PRIMARY], "levels": self.concurrency, "ceiling_texts": 64, "latency_texts": 16}
+        if variant.startswith("roberta-base"):
+            return {"corpora": [PRIMARY], "levels": FEW_LEVELS, "ceiling_texts": 128, "latency_texts": 32}
+        return {"corpora": [PRIMARY, "tweets"], "levels": self.concurrency, "ceiling_texts": 512, "latency_texts": 200}
 
     def perf(self, model: str, url: str, data: dict, levels: list[int], protocol: str = "grpc", stats_url: str | None = None):
         rows = []
@@ -62,70 +72,95 @@ class Run:
             if stats_url:
                 row["server"] = server_stats.breakdown(before, server_stats.snapshot(stats_url))
                 row["failed"] = sum(model_stats["failed"] for model_stats in row["server"].values())
-            log.info(
-                "  %-22s c=%-3d %8.1f texts/s  p50 %7.1f ms  p99 %7.1f ms",
-                model, concurrency, row["throughput"], row["p50_ms"], row["p99_ms"],
-            )  # fmt: skip
+            _log_row(model, row)
             rows.append(row)
         return rows
 
+    def http_load(self, name: str, target: http_load.Target, texts: list[str], levels: list[int]) -> list[dict]:
+        rows = []
+        for concurrency in levels:
+            rows.append(http_load.run(target, texts, concurrency, self.http_requests))
+            _log_row(name, rows[-1])
+        return rows
 
-def measure_triton(run: Run, name: str, repository: Path, with_peers: bool) -> dict:
+
+def _log_row(name: str, row: dict) -> None:
+    log.info(
+        "  %-22s c=%-3d %8.1f texts/s  p50 %7.1f ms  p99 %7.1f ms",
+        name, row["concurrency"], row["throughput"], row["p50_ms"], row["p99_ms"],
+    )  # fmt: skip
+
+
+def measure_triton(run: Run, name: str, repository: Path, results: dict[str, dict], with_peers: bool) -> None:
+    """The served pipeline on every corpus; with peers, also the tokenizer alone and the client-side design."""
     served_repository = variants.with_peer_models(repository, run.workdir / f"served-{name}")
     server = start_on_free_ports(served_repository, run.workdir / f"tritonserver-{name}.log")
+    levels = run.plan(name)["levels"]
     try:
         url, stats = server.endpoints.grpc, server.endpoints.http
-        text_data = perf_analyzer.text_input_data(run.texts)
-        results = {"served": run.perf("sentiment", url, text_data, run.concurrency, stats_url=stats)}
+        for corpus_name, result in results.items():
+            texts = run.corpora[corpus_name]
+            corpus_levels = levels if corpus_name == PRIMARY else FEW_LEVELS
+            log.info("  served, %s corpus", corpus_name)
+            result["served"] = run.perf("sentiment", url, perf_analyzer.text_input_data(texts), corpus_levels, stats_url=stats)
         if with_peers:
-            results["tokenizer_alone"] = run.perf("tokenizer", url, text_data, run.tokenizer_concurrency, stats_url=stats)
+            texts = run.corpora[PRIMARY]
+            result = results[PRIMARY]
+            result["tokenizer_alone"] = run.perf("tokenizer", url, perf_analyzer.text_input_data(texts), run.tokenizer_concurrency, stats_url=stats)
             encoder = ceiling.Pipeline(repository).encoder
-            ids, masks = zip(*(encoder.encode([text]) for text in run.texts))
-            token_data = perf_analyzer.token_input_data([row[0] for row in ids], [mask[0] for mask in masks])
-            results["client_side"] = run.perf(
-                "classifier_unbatched", url, token_data, run.concurrency, stats_url=stats
-            )
-        return results
+            token_data = perf_analyzer.token_input_data(encoder.token_ids(texts))
+            result["client_side"] = run.perf("classifier_unbatched", url, token_data, levels, stats_url=stats)
+        if variants.sequence_classifier_checkpoint(repository):
+            log.info("  served through the HTTP load generator, for the infinity-emb comparison")
+            target = http_load.triton(server.endpoints.http)
+            results[PRIMARY]["served_http"] = run.http_load("sentiment (HTTP)", target, run.corpora[PRIMARY], levels)
     finally:
         server.stop(drain_timeout=5)
 
 
-def measure_fastapi(run: Run, repository: Path) -> list[dict]:
+def measure_fastapi(run: Run, repository: Path, levels: list[int]) -> list[dict]:
     endpoints = Endpoints.on_free_ports()
     env = {**os.environ, "SENTIMENT_REPOSITORY": str(repository.resolve())}
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "benchmarks.fastapi_peer:create_app",
         "--host", endpoints.host, "--port", str(endpoints.http_port), "--log-level", "warning",
     ]  # fmt: skip
-    with open(run.workdir / "fastapi.log", "wb") as log_stream:
-        process = subprocess.Popen(command, env=env, stdout=log_stream, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while http_get(f"{endpoints.http}/v2/health/ready")[0] != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the FastAPI peer did not start; see {run.workdir / 'fastapi.log'}")
-            time.sleep(0.5)
+    with peer_server.running(command, env, f"{endpoints.http}/v2/health/ready", run.workdir / "fastapi.log", timeout=120):
         url = f"{endpoints.host}:{endpoints.http_port}"
-        return run.perf("sentiment", url, perf_analyzer.text_input_data(run.texts), run.concurrency, protocol="http")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+        return run.perf("sentiment", url, perf_analyzer.text_input_data(run.corpora[PRIMARY]), levels, protocol="http")
 
 
-def measure_variant(run: Run, name: str, repository: Path, with_peers: bool) -> dict:
-    log.info("%s: %s", name, variants.manifest(repository)["source"])
+def measure_infinity(run: Run, name: str, checkpoint: Path, levels: list[int]) -> list[dict] | str:
+    """infinity-emb serving the checkpoint the variant was converted from, or why it could not run."""
+    if infinity_peer.executable() is None:
+        return f"not installed: {infinity_peer.VENV} is missing (`make bench` creates it)"
+    try:
+        with infinity_peer.serve(checkpoint, run.workdir / f"infinity-{name}.log") as url:
+            return run.http_load("infinity-emb", http_load.infinity(url), run.corpora[PRIMARY], levels)
+    except RuntimeError as error:
+        return f"did not start: {error}"
+
+
+def measure_variant(run: Run, name: str, repository: Path) -> list[dict]:
+    """One result per corpus: the ceiling and the served pipeline, and on the primary corpus the peers."""
+    model, plan = variants.manifest(repository), run.plan(name)
+    log.info("%s: %s", name, model["source"])
     started = time.monotonic()
-    log.info("  in-process ceiling")
-    results = {
-        "variant": name,
-        "model": variants.manifest(repository),
-        "ceiling": ceiling.measure(repository, run.texts, CEILING_BATCHES, seconds=1.0 if run.quick else 5.0),
-    }
-    results.update(measure_triton(run, name, repository, with_peers))
+    results = {corpus_name: {"variant": name, "corpus": corpus_name, "model": model} for corpus_name in plan["corpora"]}
+    for corpus_name, result in results.items():
+        log.info("  in-process ceiling, %s corpus", corpus_name)
+        texts = run.corpora[corpus_name][: plan["ceiling_texts"]]
+        result["ceiling"] = ceiling.measure(repository, texts, CEILING_BATCHES, plan["latency_texts"])
+    with_peers = not name.endswith("int8") and (run.quick or name != "minilm-head")
+    measure_triton(run, name, repository, results, with_peers)
     if with_peers:
-        results["fastapi"] = measure_fastapi(run, repository)
-    results["seconds"] = time.monotonic() - started
-    return results
+        results[PRIMARY]["fastapi"] = measure_fastapi(run, repository, plan["levels"])
+    checkpoint = variants.sequence_classifier_checkpoint(repository)
+    if checkpoint:
+        results[PRIMARY]["infinity"] = measure_infinity(run, name, checkpoint, plan["levels"])
+    for result in results.values():
+        result["seconds"] = time.monotonic() - started
+    return list(results.values())
 
 
 def build_variant(name: str, built: dict[str, Path], workdir: Path) -> Path:
@@ -133,6 +168,8 @@ def build_variant(name: str, built: dict[str, Path], workdir: Path) -> Path:
     if name not in built:
         if name == "roberta-base":
             built[name] = variants.roberta_base(built["default"], workdir)
+        elif name == "minilm-head":
+            built[name] = variants.minilm_head(built["default"], workdir)
         elif name.endswith("-int8"):
             base = name.removesuffix("-int8")
             built[name] = variants.int8_of(build_variant(base, built, workdir), workdir / base)
@@ -142,7 +179,7 @@ def build_variant(name: str, built: dict[str, Path], workdir: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # SIGTERM unwinds like Ctrl-C, so the servers and the FastAPI peer started here are stopped too.
+    # SIGTERM unwinds like Ctrl-C, so the servers and the peers started here are stopped too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
@@ -151,11 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         run = Run(args, Path(scratch))
         all_results, built = [], {"default": args.repository.resolve()}
         for name in names:
-            repository = build_variant(name, built, run.workdir)
-            results = measure_variant(run, name, repository, with_peers=not name.endswith("int8"))
-            all_results.append(results)
-            report.write_variant(results, args.output / name)
-        report.write_summary(all_results, args.output, conditions=report.conditions(run.texts, run.concurrency, args.quick))
+            for results in measure_variant(run, name, build_variant(name, built, run.workdir)):
+                all_results.append(results)
+                report.write_variant(results, args.output / name / results["corpus"])
+        report.write_summary(all_results, args.output, conditions=report.conditions(run.corpora, run.concurrency, args.quick))
     log.info("report: %s", args.output / "report.md")
     return 0
 

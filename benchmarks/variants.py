@@ -4,6 +4,9 @@ import json
 import shutil
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
 import conversion.__main__ as conversion_cli
 from conversion import export, random_checkpoint
 
@@ -48,6 +51,14 @@ def manifest(repository: Path) -> dict:
     return json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
 
 
+def sequence_classifier_checkpoint(repository: Path) -> Path | None:
+    """The Hugging Face checkpoint folder a repository was converted from, when other servers can
+    load it as a sequence classifier (not a zero-shot prototype classifier)."""
+    record = manifest(repository)
+    folder = Path(record["source"])
+    return folder if not record["zero_shot_prototypes"] and (folder / "config.json").is_file() else None
+
+
 def int8_of(repository: Path, workdir: Path) -> Path:
     """The same model as `repository`, converted again with dynamic int8 quantisation."""
     record = manifest(repository)
@@ -57,6 +68,22 @@ def int8_of(repository: Path, workdir: Path) -> Path:
     else:
         arguments += ["--labels", ",".join(record["labels"])]
     return convert(arguments, export.copy_skeleton(repository, workdir / "int8"))
+
+
+def minilm_head(source_repository: Path, workdir: Path) -> Path:
+    """all-MiniLM-L6-v2 (the default model's encoder) as a sequence classifier with a fresh, seeded
+    head: a checkpoint that both this project and infinity-emb serve."""
+    folder = workdir / "minilm-head-checkpoint"
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        conversion_cli.default_model_folder(),
+        num_labels=len(SENTIMENT_LABELS),
+        id2label=dict(enumerate(SENTIMENT_LABELS)),
+        label2id={label: index for index, label in enumerate(SENTIMENT_LABELS)},
+    )
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(conversion_cli.default_model_folder()).save_pretrained(folder)
+    return convert(["--model", str(folder)], export.copy_skeleton(source_repository, workdir / "minilm-head"))
 
 
 def roberta_base(source_repository: Path, workdir: Path) -> Path:

@@ -5,7 +5,8 @@ import json
 import pytest
 
 import benchmarks.__main__ as benchmarks_cli
-from benchmarks import soak
+from benchmarks import http_load, soak
+from benchmarks.corpus import generate
 
 pytestmark = pytest.mark.integration
 
@@ -13,16 +14,21 @@ pytestmark = pytest.mark.integration
 def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
     assert benchmarks_cli.main(["--quick", "--repository", str(minilm_repository), "--output", str(tmp_path)]) == 0
 
-    results = json.loads((tmp_path / "default" / "results.json").read_text())
+    results = json.loads((tmp_path / "default" / "varied" / "results.json").read_text())
     for system in ("served", "client_side", "fastapi"):
         assert [row["concurrency"] for row in results[system]] == benchmarks_cli.QUICK_CONCURRENCY
         assert all(row["throughput"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0 for row in results[system])
     assert results["tokenizer_alone"] and results["ceiling"]["best_throughput"] > 0
+    by_mode = results["ceiling"]["throughput_by_batch"]
+    assert set(by_mode) == {"arrival", "grouped", "module"}
+    assert all(value > 0 for values in by_mode.values() for value in values.values())
+    assert results["ceiling"]["best_mode"] in ("arrival", "grouped")
     assert {"tokenizer", "classifier", "postprocess", "sentiment"} <= set(results["served"][-1]["server"])
     for plot in ("throughput.png", "latency.png", "breakdown.png"):
-        assert (tmp_path / "default" / plot).read_bytes().startswith(b"\x89PNG")
+        assert (tmp_path / "default" / "varied" / plot).read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "varied-throughput.png").read_bytes().startswith(b"\x89PNG")
     report = (tmp_path / "report.md").read_text()
-    assert "served / ceiling" in report and "| concurrency |" in report
+    assert "served / better ceiling" in report and "| concurrency |" in report
 
 
 def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
@@ -34,3 +40,13 @@ def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
     assert set(result["memory_growth_percent"]) == {"tritonserver", "tokenizer_0_0", "classifier_0_0", "postprocess_0_0"}
     assert all(size > 10 * soak.MIB for size in result["steps"][0]["memory"].values())
     assert "| 1 |" in (tmp_path / "soak.md").read_text()
+
+
+def test_http_load_generator_counts_answers_and_failures(served):
+    texts = generate(50, corpus="varied")
+    row = http_load.run(http_load.triton(served.server.endpoints.http), texts, concurrency=4, requests=24)
+    assert row["concurrency"] == 4 and row["failed"] == 0
+    assert row["throughput"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0
+
+    missing = http_load.run(http_load.triton(served.server.endpoints.http, model="no_such_model"), texts, 2, 10)
+    assert missing["failed"] == 10

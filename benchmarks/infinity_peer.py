@@ -1,0 +1,41 @@
+"""infinity-emb, the length-sorting embedding and classification server, as a benchmark peer.
+
+Its pins clash with the project's (sentence-transformers<4, transformers<5, click<8.2, ...), so it
+lives in its own virtual environment, `.venv-infinity`, made by `make bench` from
+benchmarks/infinity-requirements.txt. It serves a Hugging Face sequence-classification checkpoint
+from a local folder with the torch engine on the CPU, at its default batch size (32), and answers
+POST /classify {"input": [texts]}.
+"""
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from server import Endpoints
+
+from . import peer_server
+
+VENV = Path(__file__).resolve().parents[1] / ".venv-infinity"
+VERSION = "0.0.78"
+
+
+def executable(venv: Path = VENV) -> Path | None:
+    path = venv / "bin" / "infinity_emb"
+    return path if path.is_file() else None
+
+
+@contextmanager
+def serve(checkpoint: Path, log_file: Path, venv: Path = VENV):
+    """infinity_emb v2 serving `checkpoint` on a free loopback port; yields its base URL."""
+    endpoints = Endpoints.on_free_ports()
+    command = [
+        str(executable(venv)), "v2",
+        "--model-id", str(checkpoint), "--served-model-name", "classifier",
+        "--engine", "torch", "--device", "cpu", "--no-bettertransformer",
+        "--host", endpoints.host, "--port", str(endpoints.http_port),
+    ]  # fmt: skip
+    # Offline, and without the usage statistics it sends by default.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DO_NOT_TRACK": "1",
+           "INFINITY_ANONYMOUS_USAGE_STATS": "0"}  # fmt: skip
+    with peer_server.running(command, env, f"{endpoints.http}/health", log_file):
+        yield endpoints.http
