@@ -57,7 +57,7 @@ class Run:
         if self.quick:
             return {"corpora": [PRIMARY], "levels": self.concurrency, "ceiling_texts": 64, "latency_texts": 16}
         if variant.startswith("roberta-base"):
-            return {"corpora": [PRIMARY], "levels": FEW_LEVELS, "ceiling_texts": 128, "latency_texts": 32}
+            return {"corpora": [PRIMARY], "levels": FEW_LEVELS, "ceiling_texts": 64, "latency_texts": 32}
         return {"corpora": [PRIMARY, "tweets"], "levels": self.concurrency, "ceiling_texts": 512, "latency_texts": 200}
 
     def perf(self, model: str, url: str, data: dict, levels: list[int], protocol: str = "grpc", stats_url: str | None = None):
@@ -151,9 +151,8 @@ def measure_variant(run: Run, name: str, repository: Path) -> list[dict]:
         log.info("  in-process ceiling, %s corpus", corpus_name)
         texts = run.corpora[corpus_name][: plan["ceiling_texts"]]
         result["ceiling"] = ceiling.measure(repository, texts, CEILING_BATCHES, plan["latency_texts"])
-    with_peers = not name.endswith("int8") and (run.quick or name != "minilm-head")
-    measure_triton(run, name, repository, results, with_peers)
-    if with_peers:
+    measure_triton(run, name, repository, results, with_peers=name == "default")
+    if name in ("default", "roberta-base"):
         results[PRIMARY]["fastapi"] = measure_fastapi(run, repository, plan["levels"])
     checkpoint = variants.sequence_classifier_checkpoint(repository)
     if checkpoint:

@@ -52,11 +52,12 @@ def manifest(repository: Path) -> dict:
 
 
 def sequence_classifier_checkpoint(repository: Path) -> Path | None:
-    """The Hugging Face checkpoint folder a repository was converted from, when other servers can
-    load it as a sequence classifier (not a zero-shot prototype classifier)."""
+    """The Hugging Face checkpoint folder a repository was converted from, when another server can
+    load the same model from it: a sequence classifier, neither zero-shot nor quantised."""
     record = manifest(repository)
     folder = Path(record["source"])
-    return folder if not record["zero_shot_prototypes"] and (folder / "config.json").is_file() else None
+    loadable = not record["zero_shot_prototypes"] and not record["quantize"] and (folder / "config.json").is_file()
+    return folder if loadable else None
 
 
 def int8_of(repository: Path, workdir: Path) -> Path:
