@@ -3,8 +3,8 @@
 Triton's dynamic batcher joins only requests of equal shape. The tokenizer therefore pads every
 text to the model's maximum length, and this module, scripted around the traced classifier, undoes
 that padding per group: it sorts a batch's rows by how far their attention mask reaches, cuts them
-into sub-batches of at most `token_budget` tokens (rows × longest row), trims each sub-batch to its
-own longest row, and puts the logits back in request order. Padding is paid per group of similar
+into sub-batches of at most a token budget (rows × longest row; one for the CPU, one for a GPU),
+trims each sub-batch to its own longest row, and puts the logits back in request order. Padding is paid per group of similar
 length, never per arrival accident, and the module is plain TorchScript that the native libtorch
 backend loads as it is.
 """
@@ -57,7 +57,8 @@ class LengthGroupedClassifier(torch.nn.Module):
         """Per row, one past the last attended position (at least 1): the columns the row needs.
 
         Right-padded rows need their length; a row padded some other way keeps every column up
-        to its last attended token, so any padding a client chooses gives the same logits.
+        to its last attended token. Only columns that no row of the sub-batch attends to are cut,
+        so the logits are those of the input as sent, whatever padding a client chose.
         """
         positions = torch.arange(1, attention_mask.size(1) + 1, device=attention_mask.device)
         return ((attention_mask != 0).to(positions.dtype) * positions).amax(dim=1).clamp(min=1)
