@@ -7,6 +7,7 @@ from a local folder with the torch engine on the CPU, at its default batch size 
 POST /classify {"input": [texts]}.
 """
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,9 +25,30 @@ def executable(venv: Path = VENV) -> Path | None:
     return path if path.is_file() else None
 
 
+def readable_checkpoint(checkpoint: Path, workdir: Path) -> Path:
+    """`checkpoint`, or a view of it that infinity-emb's transformers 4 can load.
+
+    transformers 5 saves a generic fast tokenizer as class "TokenizersBackend", unknown to
+    transformers 4, whose name for the same thing is "PreTrainedTokenizerFast": the view links
+    every file and rewrites only that name.
+    """
+    config = json.loads((checkpoint / "tokenizer_config.json").read_text())
+    if config.get("tokenizer_class") != "TokenizersBackend":
+        return checkpoint
+    view = workdir / f"{checkpoint.name}-for-infinity"
+    view.mkdir(exist_ok=True)
+    for path in checkpoint.iterdir():
+        if path.name != "tokenizer_config.json" and not (view / path.name).exists():
+            (view / path.name).symlink_to(path.resolve())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (view / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return view
+
+
 @contextmanager
 def serve(checkpoint: Path, log_file: Path, venv: Path = VENV):
     """infinity_emb v2 serving `checkpoint` on a free loopback port; yields its base URL."""
+    checkpoint = readable_checkpoint(checkpoint, log_file.parent)
     endpoints = Endpoints.on_free_ports()
     command = [
         str(executable(venv)), "v2",

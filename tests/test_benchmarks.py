@@ -5,7 +5,7 @@ import json
 import pytest
 
 import benchmarks.__main__ as benchmarks_cli
-from benchmarks import http_load, soak
+from benchmarks import http_load, infinity_peer, soak
 from benchmarks.corpus import generate
 
 pytestmark = pytest.mark.integration
@@ -50,3 +50,18 @@ def test_http_load_generator_counts_answers_and_failures(served):
 
     missing = http_load.run(http_load.triton(served.server.endpoints.http, model="no_such_model"), texts, 2, 10)
     assert missing["failed"] == 10
+
+
+def test_infinity_gets_a_view_of_a_checkpoint_with_a_tokenizer_class_it_knows(tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    (checkpoint / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "x": 1}))
+
+    view = infinity_peer.readable_checkpoint(checkpoint, tmp_path)
+    assert view != checkpoint and (view / "config.json").resolve() == (checkpoint / "config.json").resolve()
+    assert json.loads((view / "tokenizer_config.json").read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast", "x": 1}
+    assert json.loads((checkpoint / "tokenizer_config.json").read_text())["tokenizer_class"] == "TokenizersBackend"
+
+    (checkpoint / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    assert infinity_peer.readable_checkpoint(checkpoint, tmp_path) == checkpoint
