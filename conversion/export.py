@@ -68,10 +68,9 @@ def encode(tokenizer: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.
 
 def trace(module: torch.nn.Module, tokenizer: Tokenizer) -> torch.jit.ScriptModule:
     """Trace at batch 2 × length 16 (the example shape only; dynamic shapes are verified after)."""
-    example = Tokenizer.from_str(tokenizer.to_str())
-    example.enable_truncation(max_length=16)
-    example.enable_padding(pad_id=tokenizer.padding["pad_id"], pad_token=tokenizer.padding["pad_token"], length=16)
-    ids, mask = encode(example, VERIFICATION_TEXTS[-2:])
+    truncated = Tokenizer.from_str(tokenizer.to_str())
+    truncated.enable_truncation(max_length=16)
+    ids, mask = encode_padded(truncated, VERIFICATION_TEXTS[-2:], 16)
     # The tracer warns about Python branches it freezes; max_abs_difference checks the result instead.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
