@@ -8,12 +8,24 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve test bench bench-seed soak clean
+.PHONY: help setup tcmalloc serve test bench bench-seed soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(ARTIFACTS) ## Install .venv and build the default model repository (offline, idempotent)
+setup: tcmalloc $(VENV)/.installed $(ARTIFACTS) ## Install .venv and build the default model repository (offline, idempotent)
+
+# Triton and its stubs run on tcmalloc when it is installed (server/allocator.py says why): Debian's
+# package, installed here where apt-get can; without it the launcher falls back to glibc malloc.
+tcmalloc:
+	@if ! ls /usr/lib/*-linux-gnu/libtcmalloc*.so.4 >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libtcmalloc-minimal4 >/dev/null \
+				|| echo "make setup: could not install libtcmalloc-minimal4; serving on glibc malloc" >&2; \
+		else \
+			echo "make setup: install libtcmalloc-minimal4 (as root) for faster serving; using glibc malloc" >&2; \
+		fi; \
+	fi
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)

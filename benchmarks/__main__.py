@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from server import Endpoints, start_on_free_ports
+from server.allocator import rerun_with_allocator
 
 from . import ceiling, corpus, http_load, infinity_peer, peer_server, perf_analyzer, report, server_stats, variants
 
@@ -196,4 +197,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    rerun_with_allocator("benchmarks", sys.argv[1:])
     sys.exit(main())

@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from server import allocator
+
 SYSTEMS = {
     "served": "Triton ensemble (perf_analyzer, gRPC)",
     "client_side": "client-side tokenization, classifier unbatched (perf_analyzer, gRPC)",
@@ -30,6 +32,7 @@ def conditions(corpora: dict[str, list[str]], concurrency: list[int], quick: boo
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "corpora": texts,
         "concurrency": concurrency,
+        "allocator": allocator.in_use(dict(os.environ)),
         "mode": "quick smoke run" if quick else "full",
     }
 

@@ -13,6 +13,20 @@ fi
 restricted="model-repository,logging,trace,shared-memory:admin-key=${TRITON_ADMIN_KEY}"
 here=$(dirname "$(readlink -f "$0")")
 
+# tcmalloc under Triton and its stubs, as the launcher does (server/allocator.py says why): the NGC
+# image ships it. Without it, glibc with a fixed mmap threshold keeps memory flat, more slowly.
+if [[ "${LD_PRELOAD:-}" != *malloc* ]]; then
+    for tcmalloc in /usr/lib/"$(uname -m)"-linux-gnu/{libtcmalloc.so.4,libtcmalloc_minimal.so.4} ""; do
+        [[ -f "$tcmalloc" ]] && break
+    done
+    if [[ -n "$tcmalloc" ]]; then
+        export LD_PRELOAD="$tcmalloc${LD_PRELOAD:+:$LD_PRELOAD}"
+    else
+        echo "entrypoint: tcmalloc not found; glibc malloc with a fixed mmap threshold" >&2
+        export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-1048576}"
+    fi
+fi
+
 tritonserver \
     --model-repository="${MODEL_REPOSITORY:-/models}" \
     --model-control-mode=none \

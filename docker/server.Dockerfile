@@ -2,11 +2,9 @@
 ARG TRITON_RELEASE=25.08
 FROM nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3
 
-# A fixed mmap threshold stops glibc's heap from fragmenting under tensors of many shapes (the local
-# launcher sets the same; see server/installation.py for the memory it saved under load).
+# entrypoint.sh runs Triton on the image's tcmalloc (server/allocator.py says why).
 ENV PYTHONDONTWRITEBYTECODE=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    MALLOC_MMAP_THRESHOLD_=1048576
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The Python models (tokenizer, postprocess) import only these. The image's Python is the
 # system one: the flag lets pip install into it, which is what a single-purpose image wants.

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from .allocator import server_environment
+
 PYTORCH_BACKEND_SOURCE = Path(__file__).resolve().parent / "backends" / "pytorch"
 
 
@@ -62,9 +64,4 @@ class TritonInstallation:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         libraries = [str(self.libraries), sysconfig.get_config_var("LIBDIR") or ""]
         env["LD_LIBRARY_PATH"] = os.pathsep.join([*libraries, env.get("LD_LIBRARY_PATH", "")])
-        # glibc raises its mmap threshold as large blocks are freed, after which tensors of every
-        # shape come from the heap and fragment it. Measured with `make soak` (200 clients, 3-5 min
-        # after a warm-up minute): the classifier stub grew from 557 to 737 MiB (+32 %) without
-        # this, and stayed at 364 MiB (+0.07 %) with it, at 74-77 texts/s against 78-85.
-        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(1 << 20))
-        return env
+        return server_environment(env)

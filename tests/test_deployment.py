@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from server.allocator import find_tcmalloc, with_allocator
 from server.process import Endpoints
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -464,6 +465,7 @@ def fake_tritonserver(tmp_path) -> Path:
     script.write_text(
         "#!/usr/bin/env bash\n"
         f"trap 'touch {tmp_path}/terminated; exit 0' TERM\n"
+        f"printf '%s\\n' \"${{LD_PRELOAD:-}}\" \"${{MALLOC_MMAP_THRESHOLD_:-}}\" > {tmp_path}/allocator\n"
         f"printf '%s\\n' \"$@\" > {tmp_path}/args.tmp && mv {tmp_path}/args.tmp {tmp_path}/args\n"
         "for _ in $(seq 200); do sleep 0.1; done\n"
         "exit 3\n"
@@ -516,6 +518,23 @@ def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp
         assert flag in args, flag
     assert args[-1] == "--model-config-name=gpu", "extra arguments go last"
     assert (tmp_path / "terminated").exists()
+
+
+def test_entrypoint_runs_triton_on_the_allocator_the_launcher_chooses(fake_tritonserver, tmp_path):
+    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL="http://127.0.0.1:9/metrics")
+    env.pop("LD_PRELOAD", None)
+    env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env)
+    try:
+        wait_for(tmp_path / "args")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+    preload, threshold = (tmp_path / "allocator").read_text().splitlines()
+    assert with_allocator({}, find_tcmalloc()) == {
+        key: value for key, value in (("LD_PRELOAD", preload), ("MALLOC_MMAP_THRESHOLD_", threshold)) if value
+    }
 
 
 class FakeMetrics:

@@ -1,0 +1,63 @@
+"""The allocator Triton and its stubs run with: tcmalloc where installed, glibc with a fixed mmap threshold otherwise."""
+
+from pathlib import Path
+
+from server.allocator import GLIBC_MMAP_THRESHOLD, find_tcmalloc, in_use, with_allocator
+from server.processes import python_stubs
+
+
+def library(directory: Path, name: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(b"")
+    return directory / name
+
+
+def test_find_tcmalloc_prefers_the_full_library_and_looks_in_every_directory(tmp_path):
+    minimal = library(tmp_path / "a", "libtcmalloc_minimal.so.4")
+    full = library(tmp_path / "b", "libtcmalloc.so.4")
+    assert find_tcmalloc([tmp_path / "a", tmp_path / "b"]) == minimal, "the first directory with either wins"
+    library(tmp_path / "a", "libtcmalloc.so.4")
+    assert find_tcmalloc([tmp_path / "a", tmp_path / "b"]) == tmp_path / "a" / "libtcmalloc.so.4"
+    assert find_tcmalloc([tmp_path / "b"]) == full
+    assert find_tcmalloc([tmp_path / "empty"]) is None
+
+
+def test_tcmalloc_goes_first_in_ld_preload_and_leaves_glibc_settings_alone():
+    tcmalloc = Path("/lib/libtcmalloc_minimal.so.4")
+    assert with_allocator({}, tcmalloc) == {"LD_PRELOAD": str(tcmalloc)}
+    env = with_allocator({"LD_PRELOAD": "/lib/libfoo.so", "HOME": "/root"}, tcmalloc)
+    assert env == {"LD_PRELOAD": f"{tcmalloc}:/lib/libfoo.so", "HOME": "/root"}
+
+
+def test_an_allocator_the_caller_preloads_is_kept():
+    env = {"LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}
+    assert with_allocator(env, Path("/lib/libtcmalloc.so.4")) == env
+    assert with_allocator(env, None) == env, "no glibc setting under another allocator"
+
+
+def test_without_tcmalloc_glibc_gets_a_fixed_mmap_threshold_unless_one_is_set():
+    assert with_allocator({}, None) == {"MALLOC_MMAP_THRESHOLD_": str(GLIBC_MMAP_THRESHOLD)}
+    assert with_allocator({"MALLOC_MMAP_THRESHOLD_": "65536"}, None) == {"MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
+
+
+def test_the_served_processes_run_on_the_allocator_the_launcher_chose(served):
+    server_pid = served.server.process.pid
+    pids = [server_pid, *python_stubs(server_pid).values()]
+    assert len(pids) == 4, "tritonserver and the tokenizer, classifier and postprocess stubs"
+    tcmalloc = find_tcmalloc()
+    for pid in pids:
+        if tcmalloc is not None:
+            assert tcmalloc.resolve().name in mapped_libraries(pid), f"process {pid} does not run on {tcmalloc}"
+        else:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert f"MALLOC_MMAP_THRESHOLD_={GLIBC_MMAP_THRESHOLD}".encode() in environ, pid
+
+
+def test_in_use_names_the_preloaded_allocator_or_glibc():
+    assert in_use({"LD_PRELOAD": "/lib/libfoo.so:/usr/lib/libtcmalloc_minimal.so.4"}) == "libtcmalloc_minimal.so.4"
+    assert in_use({"MALLOC_MMAP_THRESHOLD_": "1048576"}) == "glibc malloc, MALLOC_MMAP_THRESHOLD_=1048576"
+    assert in_use({"LD_PRELOAD": "/lib/libfoo.so"}) == "glibc malloc"
