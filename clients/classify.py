@@ -12,7 +12,15 @@ MODEL = "sentiment"
 
 
 class ClientError(Exception):
-    """The server is unreachable or answered an error; the message says which."""
+    """The server is unreachable or answered an error; the message says which.
+
+    `rejected` is true when the server refused the request's input (INVALID_ARGUMENT): the same
+    texts will be refused again, while other requests go through.
+    """
+
+    def __init__(self, message: str, rejected: bool = False):
+        super().__init__(message)
+        self.rejected = rejected
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,14 @@ def classify(
             ]
         return predictions
     except InferenceServerException as error:
-        raise ClientError(_explain(error, url, protocol)) from None
+        raise ClientError(_explain(error, url, protocol), rejected=_is_rejection(error)) from None
     except (ConnectionError, OSError) as error:
         raise ClientError(f"cannot reach the Triton server at {url} over {protocol}: {error}") from None
+
+
+def _is_rejection(error: InferenceServerException) -> bool:
+    status = str(error.status())
+    return "INVALID_ARGUMENT" in status or status == "400"
 
 
 def _explain(error: InferenceServerException, url: str, protocol: str) -> str:

@@ -1,0 +1,169 @@
+"""python -m evaluation FILE: how the served classifier does on a labelled file.
+
+Every text goes through the live server's `sentiment` ensemble (a server this command starts
+from --repository, or the one at --url); the answers are scored against the file's labels and
+compared with eager PyTorch on the same texts. Writes report.md, results.json, confusion.png and
+reliability.png; exits 1 when a --min-* threshold is missed, 2 when the file or server is unusable.
+
+  python -m evaluation data/tweets-test.csv
+  python -m evaluation reviews.tsv --map rotten=negative,fresh=positive --min-polarity-accuracy 0.8
+  python -m evaluation reviews.jsonl --url 127.0.0.1:8001 --no-eager
+"""
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from clients.classify import ClientError, classify
+from server import ServerFailed, start_on_free_ports
+
+from . import EvaluationError, labelled, metrics, report
+from .served import served_probabilities
+
+log = logging.getLogger("evaluation")
+
+THRESHOLDS = {"accuracy": ("accuracy",), "macro_f1": ("macro_f1",), "polarity_accuracy": ("polarity", "accuracy")}
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("file", type=Path, help="labelled .csv, .tsv or .jsonl")
+    parser.add_argument("--text-column", default="text")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--map", action="append", default=[], metavar="FILE_LABEL=MODEL_LABEL",
+                        help="rename the file's labels, e.g. rotten=negative,fresh=positive (repeatable)")  # fmt: skip
+    parser.add_argument("--url", help="a running server (host:port of its gRPC or HTTP endpoint); default: start one")
+    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--repository", type=Path, default=Path("model_repository"),
+                        help="the model repository served (its labels, the eager reference, the server started)")  # fmt: skip
+    parser.add_argument("--no-eager", action="store_true", help="skip the comparison with eager PyTorch")
+    parser.add_argument("--output", type=Path, help="report folder (default: evaluation/results/<file name>)")
+    for name in THRESHOLDS:
+        parser.add_argument(f"--min-{name.replace('_', '-')}", type=fraction, metavar="X", help=f"exit 1 if {name} < X")
+    return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def server_url(args: argparse.Namespace):
+    """The --url given, or the gRPC/HTTP address of a server started here for the duration."""
+    if args.url:
+        yield args.url
+        return
+    log_file = Path(tempfile.mkdtemp(prefix="evaluation-")) / "server.log"
+    log.info("starting a server for %s (log: %s)", args.repository, log_file)
+    with start_on_free_ports(args.repository.resolve(), log_file) as server:
+        endpoints = server.endpoints
+        yield f"{endpoints.host}:{endpoints.grpc_port if args.protocol == 'grpc' else endpoints.http_port}"
+
+
+def eager_agreement(repository: Path, texts: list[str], served: np.ndarray, scored: np.ndarray) -> dict:
+    """Label agreement and largest probability difference between served and eager PyTorch, on the scored texts."""
+    from conversion.eager import EagerClassifier  # torch and transformers: only when comparing
+
+    try:
+        eager = EagerClassifier.from_repository(repository)
+    except (OSError, ValueError, KeyError) as error:
+        raise EvaluationError(f"cannot load the eager reference for {repository} (use --no-eager to skip it): {error}") from None
+    chosen = [texts[index] for index in np.flatnonzero(scored)]
+    logits = np.concatenate([eager.logits([text]) for text in tqdm(chosen, desc="eager", unit="text", leave=False)])
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    return {
+        "count": len(chosen),
+        "same_label": int((probs.argmax(axis=1) == served[scored].argmax(axis=1)).sum()),
+        "max_abs_difference": float(np.abs(probs - served[scored]).max()),
+    }
+
+
+def missed_thresholds(args: argparse.Namespace, scores: dict) -> list[str]:
+    missed = []
+    for name, path in THRESHOLDS.items():
+        threshold = getattr(args, f"min_{name}")
+        if threshold is None:
+            continue
+        value = scores
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            missed.append(f"{name} cannot be measured on this file (needs positive and negative texts)")
+        elif value < threshold:
+            missed.append(f"{name} {value:.3f} < {threshold}")
+    return missed
+
+
+def model_labels(repository: Path) -> list[str]:
+    path = repository / "postprocess" / "1" / "labels.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise EvaluationError(f"cannot read the model's labels from {path}: {error}") from None
+
+
+def check_label_order(answers, labels: list[str], url: str) -> None:
+    for label, row in zip(answers.labels, answers.probs):
+        if label is not None and label != labels[int(np.argmax(row))]:
+            raise EvaluationError(f"the server at {url} answers labels in another order than {labels}: is it serving --repository?")
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    labels = model_labels(args.repository)
+    examples = labelled.read(args.file, labels, args.text_column, args.label_column, labelled.parse_mapping(args.map))
+    texts = [example.text for example in examples]
+    with server_url(args) as url:
+        classify([], url=url, protocol=args.protocol)  # reachable and serving the ensemble, before any progress bar
+        with tqdm(total=len(texts), desc="served", unit="text") as bar:
+            answers = served_probabilities(texts, len(labels), url, args.protocol, progress=bar.update)
+    scored = np.array([index not in answers.rejected for index in range(len(texts))])
+    if not scored.any():
+        raise EvaluationError(f"the server rejected every text of {args.file}, e.g. {next(iter(answers.rejected.values()))}")
+    check_label_order(answers, labels, url)
+    gold = np.array([labels.index(example.label) for example in examples])
+    return {
+        "name": args.file.stem,
+        "file": str(args.file),
+        "server": args.url or f"a server started from {args.repository}",
+        "labels": labels,
+        "scores": metrics.score(answers.probs[scored], gold[scored], labels),
+        "rejected": {str(index): reason for index, reason in answers.rejected.items()},
+        "agreement": None if args.no_eager else eager_agreement(args.repository, texts, answers.probs, scored),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    try:
+        result = evaluate(args)
+    except (EvaluationError, ClientError, ServerFailed) as error:
+        print(f"evaluation: {error}", file=sys.stderr)
+        return 2
+    output = args.output or Path("evaluation/results") / args.file.stem
+    report.write(result, output)
+    print(report.markdown(result))
+    missed = missed_thresholds(args, result["scores"])
+    for line in missed:
+        print(f"evaluation: threshold missed: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
