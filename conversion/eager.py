@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from . import export, zero_shot
+from . import adapter, export, zero_shot
 
 
 class EagerClassifier:
@@ -37,10 +37,18 @@ class EagerClassifier:
         return cls(tokenizer, head, labels, max_length)
 
     @classmethod
+    def adapted_classifier(cls, folder: Path | str, adapter_file: Path, max_length: int) -> "EagerClassifier":
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        labels, head = adapter.build(AutoModel.from_pretrained(folder), adapter_file)
+        return cls(tokenizer, head, labels, max_length)
+
+    @classmethod
     def from_repository(cls, repository: Path) -> "EagerClassifier":
         """The model recorded in classifier/1/conversion.json, with the labels conversion wrote."""
         manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
-        if manifest["zero_shot_prototypes"]:
+        if manifest.get("adapter"):
+            eager = cls.adapted_classifier(manifest["source"], Path(manifest["adapter"]), manifest["max_length"])
+        elif manifest["zero_shot_prototypes"]:
             eager = cls.prototype_classifier(manifest["source"], Path(manifest["zero_shot_prototypes"]), manifest["max_length"])
         else:
             eager = cls.sequence_classifier(manifest["source"], manifest["max_length"])

@@ -13,26 +13,10 @@ import torch.nn.functional as F
 
 from .checkpoint import ConversionError
 from .export import encode
+from .sentence_classifier import SentenceClassifier, embed
 
 DEFAULT_PROTOTYPES = Path(__file__).resolve().parent / "prototypes" / "sentiment.json"
 SIMILARITY_SCALE = 20.0
-
-
-class PrototypeClassifier(torch.nn.Module):
-    def __init__(self, encoder: torch.nn.Module, prototypes: torch.Tensor, scale: float = SIMILARITY_SCALE):
-        super().__init__()
-        self.encoder = encoder
-        self.register_buffer("prototypes", prototypes)
-        self.scale = scale
-
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).last_hidden_state
-        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
-        return F.normalize(pooled, dim=-1)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.scale * self.embed(input_ids, attention_mask) @ self.prototypes.T
 
 
 def load_examples(path: Path) -> dict[str, list[str]]:
@@ -47,13 +31,12 @@ def load_examples(path: Path) -> dict[str, list[str]]:
     return examples
 
 
-def build(encoder: torch.nn.Module, tokenizer, examples: dict[str, list[str]]) -> tuple[list[str], PrototypeClassifier]:
-    """Label names and the classifier whose prototypes come from the examples."""
-    head = PrototypeClassifier(encoder, torch.zeros(len(examples), encoder.config.hidden_size))
+def build(encoder: torch.nn.Module, tokenizer, examples: dict[str, list[str]]) -> tuple[list[str], SentenceClassifier]:
+    """Label names and the classifier whose weights are the scaled prototypes of the examples."""
     prototypes = []
     with torch.no_grad():
         for sentences in examples.values():
             ids, mask = encode(tokenizer, sentences)
-            prototypes.append(F.normalize(head.embed(ids, mask).mean(dim=0), dim=-1))
-    head.prototypes.copy_(torch.stack(prototypes))
-    return list(examples), head.eval()
+            prototypes.append(F.normalize(embed(encoder, ids, mask).mean(dim=0), dim=-1))
+    weight = SIMILARITY_SCALE * torch.stack(prototypes)
+    return list(examples), SentenceClassifier(encoder.eval(), weight, torch.zeros(len(examples))).eval()

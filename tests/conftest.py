@@ -35,7 +35,7 @@ def tiny_roberta_repository(tmp_path_factory, tiny_checkpoint) -> Path:
 @pytest.fixture(scope="session")
 def minilm_repository(tmp_path_factory) -> Path:
     repository = repository_skeleton(tmp_path_factory.mktemp("minilm") / "model_repository")
-    assert conversion_cli.main(["--zero-shot-default", "--repository", str(repository)]) == 0
+    assert conversion_cli.main(["--default", "--repository", str(repository)]) == 0
     return repository
 
 
