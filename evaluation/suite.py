@@ -22,11 +22,12 @@ from . import __main__ as evaluator
 
 log = logging.getLogger("evaluation.suite")
 
-# Data set → evaluator arguments. tweets and Rotten Tomatoes are the training domains (held-out
-# splits); the snippets come from outside them.
+# Data set → evaluator arguments. tweets, Rotten Tomatoes and plot sentences are the training
+# domains (held-out splits); the snippets come from outside them.
 SETS = {
     "tweets-test": [],
     "rotten-tomatoes-test": ["--map", "fresh=positive,rotten=negative"],
+    "plot-sentences-test": [],
     "movie-review-snippets": [],
     "amazon-review-snippets": [],
     "nyt-editorial-snippets": [],

@@ -8,7 +8,7 @@ import pytest
 from sklearn import metrics as sk
 
 import evaluation.__main__ as evaluation_cli
-from evaluation import labelled, metrics
+from evaluation import datasets, labelled, metrics
 from evaluation.labelled import LabelledFileError
 from tests.texts import PARITY_TEXTS
 
@@ -165,3 +165,31 @@ def test_starts_its_own_server_when_no_url_is_given(tiny_roberta_repository, tmp
     assert evaluation_cli.main([str(path), "--repository", str(tiny_roberta_repository), "--output", str(output), "--protocol", "http"]) == 0
     result = json.loads((output / "results.json").read_text())
     assert result["scores"]["count"] == 6 and result["agreement"]["same_label"] == 6
+
+
+# --- data sets (the parts that need no download) ------------------------------------------------
+
+
+def test_ratings_become_labels_with_a_neutral_band():
+    assert [datasets.rating_label(r) for r in (-2.1, -0.5, -0.49, 0.0, 0.49, 0.5, 3.0)] == [
+        "negative", "negative", "neutral", "neutral", "neutral", "positive", "positive"
+    ]  # fmt: skip
+
+
+def test_cross_domain_files_drop_every_text_that_training_sees_and_splits_are_stable():
+    tweets = [datasets.Row(f"tweet {i}", "positive", "1.5") for i in range(200)]
+    shared = tweets[0].text if not datasets.in_test_split(tweets[0].text) else tweets[1].text
+    movie = [datasets.Row(shared, "positive", "2"), datasets.Row("a film apart", "negative", "-2"), datasets.Row("", "neutral", "0")]
+    plots = [[datasets.Row(f"Plot {p} sentence {s} goes on here.", "neutral") for s in range(3)] for p in range(40)]
+    written = datasets.files({"tweets": tweets, "movie-review-snippets": movie}, plots)
+    assert [row.text for row in written["movie-review-snippets.csv"]] == ["a film apart"], "the shared and the empty text go"
+    train, test = written["tweets-train.csv"], written["tweets-test.csv"]
+    assert len(train) + len(test) == 200 and 20 <= len(test) <= 60
+    assert written == datasets.files({"tweets": tweets, "movie-review-snippets": movie}, plots), "the same split every time"
+    plot_of = lambda row: row.text.split(" sentence")[0]  # noqa: E731
+    assert not {plot_of(r) for r in written["plot-sentences-train.csv"]} & {plot_of(r) for r in written["plot-sentences-test.csv"]}
+
+
+def test_plot_summaries_are_cut_into_sentences_of_five_to_forty_words():
+    text = 'Anna (Jane Doe) moves to Paris. She meets "Bob", a painter! Why? Together they open a small bakery in town... The end.'
+    assert datasets.sentences(text) == ["Anna (Jane Doe) moves to Paris.", 'She meets "Bob", a painter!']
