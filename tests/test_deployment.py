@@ -486,6 +486,17 @@ def wait_for(path: Path, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def run_until_triton_starts(env: dict, tmp_path: Path, *args: str) -> None:
+    """Run the entrypoint until the stand-in tritonserver has started, then stop it with SIGTERM."""
+    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh"), *args], env=env)
+    try:
+        wait_for(tmp_path / "args")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+
+
 def test_entrypoint_refuses_to_start_without_the_admin_key(fake_tritonserver, tmp_path):
     env = entrypoint_env(fake_tritonserver)
     env.pop("TRITON_ADMIN_KEY", None)
@@ -496,13 +507,7 @@ def test_entrypoint_refuses_to_start_without_the_admin_key(fake_tritonserver, tm
 
 def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp_path):
     env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="s3cret", TRITON_METRICS_URL="http://127.0.0.1:9/metrics")
-    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh"), "--model-config-name=gpu"], env=env)
-    try:
-        wait_for(tmp_path / "args")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()
+    run_until_triton_starts(env, tmp_path, "--model-config-name=gpu")
     args = (tmp_path / "args").read_text().splitlines()
     restricted = "model-repository,logging,trace,shared-memory:admin-key=s3cret"
     repository = next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository="))
@@ -524,13 +529,7 @@ def test_entrypoint_runs_triton_on_the_allocator_the_launcher_chooses(fake_trito
     env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL="http://127.0.0.1:9/metrics")
     env.pop("LD_PRELOAD", None)
     env.pop("MALLOC_MMAP_THRESHOLD_", None)
-    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env)
-    try:
-        wait_for(tmp_path / "args")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        process.kill()
+    run_until_triton_starts(env, tmp_path)
     preload, threshold = (tmp_path / "allocator").read_text().splitlines()
     assert with_allocator({}, find_tcmalloc()) == {
         key: value for key, value in (("LD_PRELOAD", preload), ("MALLOC_MMAP_THRESHOLD_", threshold)) if value
