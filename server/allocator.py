@@ -36,8 +36,14 @@ def find_tcmalloc(directories: list[Path] | None = None) -> Path | None:
     return None
 
 
+def _preloaded_allocators(preload: str) -> list[str]:
+    """The file names in an LD_PRELOAD value (colon- or space-separated) that name a malloc."""
+    names = [Path(entry).name for entry in preload.replace(" ", ":").split(":") if entry]
+    return [name for name in names if "malloc" in name]
+
+
 def _preloads_an_allocator(preload: str) -> bool:
-    return any("malloc" in Path(entry).name for entry in preload.replace(" ", ":").split(":") if entry)
+    return bool(_preloaded_allocators(preload))
 
 
 def with_allocator(env: dict[str, str], tcmalloc: Path | None) -> dict[str, str]:
@@ -69,9 +75,9 @@ def server_environment(env: dict[str, str]) -> dict[str, str]:
 
 def in_use(env: dict[str, str]) -> str:
     """The allocator a process started with `env` runs on, in words."""
-    preload = env.get("LD_PRELOAD", "")
-    if _preloads_an_allocator(preload):
-        return next(Path(entry).name for entry in preload.replace(" ", ":").split(":") if "malloc" in Path(entry).name)
+    allocators = _preloaded_allocators(env.get("LD_PRELOAD", ""))
+    if allocators:
+        return allocators[0]
     threshold = env.get("MALLOC_MMAP_THRESHOLD_")
     return f"glibc malloc, MALLOC_MMAP_THRESHOLD_={threshold}" if threshold else "glibc malloc"
 
