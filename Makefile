@@ -8,7 +8,7 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tcmalloc serve test data eval bench bench-seed soak clean
+.PHONY: help setup tcmalloc serve publish store test data eval bench bench-seed soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -38,6 +38,16 @@ $(ARTIFACTS) &: | $(VENV)/.installed
 
 serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
 	$(PY) -m server --model-repository $(REPOSITORY)
+
+# `make publish STORE=s3://http://host:8333/models/sentiment [NAME=release-1]` uploads the converted
+# repository as a new immutable version and prints its URL; `python -m server --model-repository <URL>`
+# serves it. Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+publish: setup ## Publish the converted repository to an S3-compatible store as a new version (STORE=s3://...)
+	@test -n "$(STORE)" || { echo "make publish: set STORE=s3://bucket/path or STORE=s3://http://host:port/bucket/path" >&2; exit 2; }
+	$(PY) -m store publish $(STORE) --repository $(REPOSITORY) $(if $(NAME),--name $(NAME)) $(ARGS)
+
+store: setup ## Run a local S3-compatible store (SeaweedFS) on 127.0.0.1:8333 in the foreground, for make publish
+	$(PY) -m server.object_store --data store-data --port 8333
 
 test: setup ## Run the whole test suite (unit and integration, against a real server)
 	$(PY) -m pytest

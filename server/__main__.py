@@ -4,6 +4,10 @@ The model-repository, logging, trace and shared-memory APIs answer only requests
 admin-key (gRPC metadata triton-grpc-protocol-admin-key) set to $TRITON_ADMIN_KEY; without that variable
 they are closed. A server that exits or a model
 that stops being ready (a crashed Python stub) is restarted on the same ports.
+
+--model-repository takes a folder or a version published with `python -m store publish`
+(s3://bucket/path/<version>, or s3://http://host:port/bucket/path/<version> for any S3-compatible
+store): the version is downloaded and every file checked against its manifest before Triton starts.
 """
 
 import argparse
@@ -14,6 +18,8 @@ import signal
 import sys
 import threading
 from pathlib import Path
+
+from store import StoreError, fetch
 
 from .installation import TritonNotInstalled
 from .process import ADMIN_KEY_HEADER, RESTRICTED_APIS, Endpoints, ServerFailed, TritonServer
@@ -26,7 +32,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--model-repository", default="model_repository", help="folder or s3:// version")
+    parser.add_argument(
+        "--store-cache", type=Path, default=_default_store_cache(), help="where s3:// versions are downloaded (default: %(default)s)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--grpc-port", type=int, default=8001)
@@ -37,12 +46,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def banner(server: TritonServer) -> str:
+def _default_store_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "model-store"
+
+
+def local_repository(repository: str, store_cache: Path) -> Path:
+    """A folder as it is; a published version fetched into the cache and verified first."""
+    if not repository.startswith("s3://"):
+        return Path(repository)
+    log.info("fetching %s", repository)
+    return fetch(repository, store_cache)
+
+
+def banner(server: TritonServer, source: str) -> str:
     endpoints = server.endpoints
     admin_access = f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"
+    fetched = [f"  files    {server.repository} (verified against the version's manifest)"] if source.startswith("s3://") else []
     return "\n".join(
         [
-            f"Triton is serving {', '.join(server.models)} from {server.repository}",
+            f"Triton is serving {', '.join(server.models)} from {source}",
+            *fetched,
             f"  HTTP     {endpoints.http}",
             f"  gRPC     {endpoints.grpc}",
             f"  metrics  {endpoints.metrics}",
@@ -66,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     endpoints = Endpoints(args.host, args.http_port, args.grpc_port, args.metrics_port)
 
+    try:
+        repository = local_repository(args.model_repository, args.store_cache)
+    except StoreError as error:
+        log.error("%s", error)
+        return 1
+
     starts = itertools.count()
 
     def start() -> TritonServer:
@@ -73,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         attempt = next(starts)
         if log_file and attempt:  # keep the log that shows why the previous server was restarted
             log_file = log_file.with_name(f"{log_file.stem}-restart{attempt}{log_file.suffix}")
-        server = TritonServer(args.model_repository, endpoints, log_file=log_file, admin_key=_operator_key())
+        server = TritonServer(repository, endpoints, log_file=log_file, admin_key=_operator_key())
         return server.start(timeout=args.ready_timeout)
 
     stop_requested = threading.Event()
@@ -86,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ServerFailed, TritonNotInstalled) as error:
         log.error("%s", error)
         return 1
-    log.info("%s", banner(supervisor.server))
+    log.info("%s", banner(supervisor.server, args.model_repository))
 
     served = supervisor.run(stop_requested)
     if served:

@@ -32,6 +32,18 @@ class ServerFailed(RuntimeError):
     """The server exited or a model did not become ready; the message says which and why."""
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Ports the OS has just reported free (another process can still take one: retry on conflict)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @dataclass(frozen=True)
 class Endpoints:
     host: str = "127.0.0.1"
@@ -41,15 +53,8 @@ class Endpoints:
 
     @classmethod
     def on_free_ports(cls, host: str = "127.0.0.1") -> "Endpoints":
-        """Three ports the OS has just reported free (another process can still take one: retry on conflict)."""
-        sockets = [socket.socket() for _ in range(3)]
-        try:
-            for sock in sockets:
-                sock.bind((host, 0))
-            return cls(host, *(sock.getsockname()[1] for sock in sockets))
-        finally:
-            for sock in sockets:
-                sock.close()
+        """On three free ports (see free_ports)."""
+        return cls(host, *free_ports(3, host))
 
     @property
     def http(self) -> str:

