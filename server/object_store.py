@@ -3,15 +3,15 @@
 Production keeps published model versions in S3 or any S3-compatible store; this runs the same
 `python -m store` publish and fetch flow here, for tests, the start-up benchmark and `make store`.
 One `weed server` process holds a master, a volume server, a filer and the S3 gateway, each on
-its own free port, with one identity allowed to read and write. SeaweedFS takes about 15 s to
+its own free port; one identity (the access key and secret it is given) may read and write. SeaweedFS takes about 15 s to
 exit on SIGTERM, so stop() allows a short grace and then kills it by its process id.
 
     python -m server.object_store --data store-data --port 8333
 """
 
 import argparse
-import json
 import logging
+import os
 import secrets
 import shutil
 import signal
@@ -79,28 +79,18 @@ class LocalObjectStore:
     def start(self, timeout: float = 60.0) -> "LocalObjectStore":
         self.data.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_ports(1, self.host)[0]
-        identities = {
-            "identities": [
-                {
-                    "name": self.access_key,
-                    "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
-        config = self.data / "s3-identities.json"
-        config.write_text(json.dumps(identities))
-        config.chmod(0o600)
         command = [
             str(weed_binary()), "server", f"-dir={self.data}",
             f"-ip={self.host}", f"-ip.bind={self.host}",
-            "-filer", "-s3", f"-s3.port={self.port}", f"-s3.config={config}",
+            "-filer", "-s3", f"-s3.port={self.port}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",  # catalog servers this project does not use
             "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
             *(f"{flag}={port}" for flag, port in zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS), self.host))),
         ]  # fmt: skip
+        # SeaweedFS makes the identity in these variables its S3 administrator; nothing else gets in.
+        environment = {**os.environ, **self.credentials}
         with open(self.data / "weed.log", "ab") as output:
-            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
         self._wait_until_ready(timeout)
         log.info("SeaweedFS S3 at %s (pid %d, data %s)", self.endpoint, self.process.pid, self.data)
         return self

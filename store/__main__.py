@@ -1,6 +1,6 @@
 """python -m store: publish a converted repository to an S3-compatible store, list and fetch versions.
 
-  python -m store publish s3://http://host:8333/models/sentiment [--repository DIR] [--name NAME]
+  python -m store publish s3://http://host:8333/models/sentiment [--repository DIR] [--name NAME] [--exist-ok]
   python -m store versions s3://http://host:8333/models/sentiment
   python -m store fetch s3://http://host:8333/models/sentiment/<version> DIR
 
@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     publishing.add_argument("--repository", type=Path, default=Path("model_repository"))
     publishing.add_argument("--name", help="prefix for the version, e.g. a release: <name>-<digest>")
     publishing.add_argument("--create-bucket", action="store_true", help="create the bucket when it does not exist")
+    publishing.add_argument(
+        "--exist-ok", action="store_true", help="succeed when the same files are already published (the same version)"
+    )
     versions = commands.add_parser("versions", help="list the versions published under a URL")
     versions.add_argument("location", help="s3:// URL the versions were published under")
     fetching = commands.add_parser("fetch", help="download and verify a version; prints the local repository path")
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.command == "publish":
-            print(publish(args.repository, args.destination, args.name, args.create_bucket))
+            print(publish(args.repository, args.destination, args.name, args.create_bucket, args.exist_ok))
         elif args.command == "versions":
             location = Location.parse(args.location)
             with user_errors(location):

@@ -1,7 +1,8 @@
 """Upload a converted repository as a new immutable version; the manifest goes last.
 
 A version exists once its manifest does: an interrupted upload leaves objects nobody serves, and
-a second publish of the same version is refused (atomically, by a conditional write).
+a second publish of the same version is refused (atomically, by a conditional write), or with
+exist_ok accepted as it is: the same version name means the same files.
 """
 
 import json
@@ -16,8 +17,10 @@ from .location import Location
 from .s3 import client, error_code, not_found, user_errors
 
 
-def publish(repository: Path, destination: str, name: str | None = None, create_bucket: bool = False) -> str:
-    """Publish `repository` under `destination` (s3://...); the URL of the new version."""
+def publish(
+    repository: Path, destination: str, name: str | None = None, create_bucket: bool = False, exist_ok: bool = False
+) -> str:
+    """Publish `repository` under `destination` (s3://...); the URL of the version."""
     manifest = manifests.build(repository, name)
     location = Location.parse(destination).child(manifest["version"])
     s3 = client(location)
@@ -25,6 +28,8 @@ def publish(repository: Path, destination: str, name: str | None = None, create_
         if create_bucket:
             _ensure_bucket(s3, location.bucket)
         if _exists(s3, location.bucket, location.key(manifests.FILENAME)):
+            if exist_ok:
+                return str(location)
             raise _already_published(location)
         _upload(s3, repository, location, manifest["files"])
         try:
@@ -37,6 +42,8 @@ def publish(repository: Path, destination: str, name: str | None = None, create_
             )
         except ClientError as error:
             if error_code(error) in ("PreconditionFailed", "412"):
+                if exist_ok:
+                    return str(location)
                 raise _already_published(location) from None
             raise
     return str(location)

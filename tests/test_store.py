@@ -159,6 +159,8 @@ def test_a_version_is_never_published_twice(object_store, published, tiny_robert
         f"store: version {Location.parse(published).name} is already published at {published}; "
         "published versions are never overwritten"
     )
+    again = store_cli(object_store, "publish", str(Location.parse(published).parent), "--repository", str(tiny_roberta_repository), "--exist-ok")
+    assert (again.returncode, again.stdout.strip()) == (0, published)
     listed = store_cli(object_store, "versions", str(Location.parse(published).parent))
     assert Location.parse(published).name in listed.stdout.split()
 
