@@ -1,6 +1,7 @@
 # python -m conversion in the NGC PyTorch container of the server's release, so the TorchScript
 # it writes loads in that release's libtorch. Writes into the repository mounted at
-# /opt/sentiment/model_repository (or --repository DIR).
+# /opt/sentiment/model_repository (or --repository DIR); `python3 -m store publish` (also here)
+# uploads it to an S3-compatible store as a new version.
 ARG TRITON_RELEASE=25.08
 FROM nvcr.io/nvidia/pytorch:${TRITON_RELEASE}-py3
 
@@ -13,11 +14,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # torch is the container's own and must stay so: it is not installed here.
 RUN python3 -m pip install --no-cache-dir --break-system-packages \
         transformers==5.23.0 tokenizers==0.23.3 safetensors==0.8.0 huggingface_hub==2.4.0 \
-    && mkdir -p /cache/huggingface \
-    && chown 1000:1000 /cache/huggingface
+        boto3==1.44.5 botocore==1.44.5 s3transfer==0.19.3 jmespath==1.1.0 tqdm==4.70.1 \
+    && mkdir -p /cache/huggingface /published \
+    && chown 1000:1000 /cache/huggingface /published
 
 WORKDIR /opt/sentiment
 COPY conversion/ conversion/
+COPY store/ store/
 # The committed repository (configs and model.py files): conversion fills its version folders.
 COPY model_repository/ model_repository/
 

@@ -27,8 +27,17 @@ if [[ "${LD_PRELOAD:-}" != *malloc* ]]; then
     fi
 fi
 
+# A published version (s3://...) is downloaded under STORE_CACHE and every file checked against its
+# manifest first: Triton serves exactly the published bytes, and goes on serving if the store goes away.
+repository="${MODEL_REPOSITORY:-/models}"
+if [[ "$repository" == s3://* ]]; then
+    echo "entrypoint: fetching $repository" >&2
+    repository=$(PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}" python3 -m store fetch "$repository" "${STORE_CACHE:-/tmp/model-store}") \
+        || exit 1
+fi
+
 tritonserver \
-    --model-repository="${MODEL_REPOSITORY:-/models}" \
+    --model-repository="$repository" \
     --model-control-mode=none \
     --strict-readiness=true \
     --exit-on-error=true \

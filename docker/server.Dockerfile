@@ -1,4 +1,5 @@
-# Triton serving the mounted model repository (/models) with production flags (entrypoint.sh).
+# Triton with production flags (entrypoint.sh), serving a published version from an S3-compatible store
+# (MODEL_REPOSITORY=s3://...), verified against its manifest first, or a repository mounted at /models.
 ARG TRITON_RELEASE=25.08
 FROM nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3
 
@@ -9,11 +10,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # The Python models (tokenizer, postprocess) import only these. The image's Python is the
 # system one: the flag lets pip install into it, which is what a single-purpose image wants.
 RUN python3 -m pip install --no-cache-dir --break-system-packages tokenizers==0.23.3 numpy==1.26.4 huggingface_hub==2.4.0
+# The entrypoint fetches a published version (MODEL_REPOSITORY=s3://...) with store/.
+RUN python3 -m pip install --no-cache-dir --break-system-packages \
+        boto3==1.44.5 botocore==1.44.5 s3transfer==0.19.3 jmespath==1.1.0 python-dateutil==2.9.0.post0 \
+        urllib3==2.8.0 six==1.17.0 tqdm==4.70.1
 
 WORKDIR /opt/sentiment
 # drain.py decides when no request is in flight and processes.py finds the Python stubs: the
 # modules the launcher uses and its tests cover.
 COPY server/drain.py server/processes.py docker/wait_idle.py docker/watch_stubs.py docker/entrypoint.sh ./
+COPY store/ store/
 
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000

