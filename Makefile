@@ -8,7 +8,7 @@ REPOSITORY := model_repository
 ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tcmalloc serve publish store test data eval bench bench-seed soak clean
+.PHONY: help setup tcmalloc serve publish store test data eval bench bench-seed bench-startup soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ bench: setup $(INFINITY_VENV)/.installed ## Benchmark the served pipeline agains
 
 bench-seed: setup $(INFINITY_VENV)/.installed ## The same benchmark with a roberta-base-sized classifier, fp32 and int8
 	$(PY) -m benchmarks --variants roberta-base,roberta-base-int8 --output benchmarks/results/seed
+
+bench-startup: setup ## Start-to-ready time from a folder, from the object store, and converting first (benchmarks/results/startup/)
+	$(PY) -m benchmarks.startup --runs 3
 
 soak: setup ## Five minutes at 200 concurrent clients: failures and resident memory (benchmarks/results/soak/)
 	$(PY) -m benchmarks.soak --minutes 5 --concurrency 200

@@ -1,0 +1,144 @@
+"""python -m benchmarks.startup: how long a new server takes to become ready, three ways.
+
+  python -m benchmarks.startup --runs 3
+
+- folder: `python -m server` on an already converted repository (the local default);
+- store: `python -m server` on a version published to a local SeaweedFS store, fetched and
+  verified into an empty cache first (what a new pod does now);
+- converting first: `python -m conversion --default` into an empty repository, then the folder
+  start (what every new pod did before versions were published).
+
+Each time runs from the command's start until every model answers ready over HTTP. The store and
+the published version are set up once beforehand and not timed. Writes
+benchmarks/results/startup/startup.json and startup.md.
+"""
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from conversion import export
+from server.object_store import LocalObjectStore
+from server.process import Endpoints, http_get
+from store import publish
+
+log = logging.getLogger("benchmarks.startup")
+WAYS = ("folder", "store", "converting first")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.startup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repository", type=Path, default=Path("model_repository"), help="a converted repository")
+    parser.add_argument("--runs", type=int, default=3, help="starts of each kind")
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/startup"))
+    return parser.parse_args(argv)
+
+
+def seconds_to_ready(repository: str, workdir: Path, environment: dict[str, str], *arguments: str) -> float:
+    """Seconds from launching `python -m server` until it reports ready; the server is stopped after."""
+    endpoints = Endpoints.on_free_ports()
+    command = [
+        sys.executable, "-m", "server", "--model-repository", repository,
+        "--http-port", str(endpoints.http_port), "--grpc-port", str(endpoints.grpc_port),
+        "--metrics-port", str(endpoints.metrics_port), "--log-file", str(workdir / "tritonserver.log"), *arguments,
+    ]  # fmt: skip
+    started = time.monotonic()
+    with open(workdir / "launcher.out", "ab") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
+    try:
+        while http_get(f"{endpoints.http}/v2/health/ready", timeout=1.0)[0] != 200:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}; see {workdir / 'launcher.out'}")
+            time.sleep(0.05)
+        return time.monotonic() - started
+    finally:
+        process.terminate()
+        process.wait(timeout=120)
+
+
+def from_folder(repository: Path, workdir: Path) -> float:
+    return seconds_to_ready(str(repository), workdir, dict(os.environ))
+
+
+def from_store(url: str, store: LocalObjectStore, workdir: Path) -> float:
+    cache = Path(tempfile.mkdtemp(dir=workdir, prefix="cache-"))
+    return seconds_to_ready(url, workdir, {**os.environ, **store.credentials}, "--store-cache", str(cache))
+
+
+def converting_first(workdir: Path) -> float:
+    repository = export.copy_skeleton(Path("model_repository"), Path(tempfile.mkdtemp(dir=workdir)) / "model_repository")
+    started = time.monotonic()
+    with open(workdir / "conversion.out", "ab") as output:
+        subprocess.run(
+            [sys.executable, "-m", "conversion", "--default", "--repository", str(repository)],
+            stdout=output, stderr=subprocess.STDOUT, check=True,
+        )  # fmt: skip
+    converted = time.monotonic() - started
+    return converted + seconds_to_ready(str(repository), workdir, dict(os.environ))
+
+
+def measure(repository: Path, runs: int, workdir: Path) -> dict[str, list[float]]:
+    """Seconds to ready per way; the ways take turns, so a slow moment of the machine hits them alike."""
+    timings = {way: [] for way in WAYS}
+    with LocalObjectStore(workdir / "seaweedfs") as store:
+        os.environ.update(store.credentials)  # for publish(), which reads them as any boto3 client does
+        url = publish(repository, store.url("models", "sentiment"), create_bucket=True, exist_ok=True)
+        from_folder(repository, workdir)  # warm the page cache for every way alike
+        for run in range(runs):
+            timings["folder"].append(from_folder(repository, workdir))
+            timings["store"].append(from_store(url, store, workdir))
+            timings["converting first"].append(converting_first(workdir))
+            log.info("run %d: %s", run + 1, ", ".join(f"{way} {times[-1]:.1f} s" for way, times in timings.items()))
+    return timings
+
+
+def report(timings: dict[str, list[float]], repository: Path) -> tuple[dict, str]:
+    files = [path for path in repository.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+    size_mib = sum(path.stat().st_size for path in files) / 2**20
+    result = {
+        "repository_mib": round(size_mib, 1),
+        "cpus": os.cpu_count(),
+        "seconds": timings,
+        "median_seconds": {way: statistics.median(times) for way, times in timings.items()},
+    }
+    lines = [
+        "# Start to ready",
+        "",
+        f"`python -m server` until every model answers ready, {os.cpu_count()} cores, the default model "
+        f"({size_mib:.0f} MiB repository); SeaweedFS on loopback. {len(timings['folder'])} runs each, taking turns.",
+        "",
+        "| start | median s | runs s |",
+        "|---|---:|---|",
+        *(
+            f"| {way} | {statistics.median(times):.1f} | {', '.join(f'{t:.1f}' for t in times)} |"
+            for way, times in timings.items()
+        ),
+        "",
+    ]
+    return result, "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="startup-") as workdir:
+        timings = measure(args.repository, args.runs, Path(workdir))
+    result, markdown = report(timings, args.repository)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "startup.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.output / "startup.md").write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
