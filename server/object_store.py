@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return 1
     exports = " ".join(f"{name}={value}" for name, value in store.credentials.items())
-    log.info("S3 store at %s; use it with:\n  export %s\n  .venv/bin/python -m store publish %s",
+    log.info("S3 store at %s; publish to it with:\n  export %s\n  make publish STORE=%s ARGS=--create-bucket",
              store.endpoint, exports, store.url("models", "sentiment"))  # fmt: skip
     log.info("Ctrl-C stops it")
     while not stop.wait(1.0) and store.process.poll() is None:
