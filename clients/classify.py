@@ -101,4 +101,6 @@ def _explain(error: InferenceServerException, url: str, protocol: str) -> str:
         return f"cannot reach the Triton server at {url} over {protocol} (is `make serve` running?): {message}"
     if "unavailable" in str(error.status()).lower():  # e.g. "Server is stopping" while it shuts down
         return f"the Triton server at {url} is unavailable (stopping or restarting?): {message}"
+    if "has no available versions" in message:  # a stopping server closes the model before it stops
+        return f"the Triton server at {url} is not serving this model now (stopping?): {message}"
     return f"the server answered an error: {message}"

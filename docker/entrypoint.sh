@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Start Triton with the production flags; extra arguments are appended (e.g. --model-config-name=gpu).
-# On SIGTERM/SIGINT, wait until no request is in flight before passing the signal on: Triton stops
-# every composing model at once, which fails ensemble requests caught between two steps.
+# On SIGTERM/SIGINT, close the ensembles and wait until none of their requests is in flight before
+# passing the signal on: Triton stops every composing model at once, which fails ensemble requests
+# caught between two steps (server/drain.py).
 set -uo pipefail
 
 if [[ -z "${TRITON_ADMIN_KEY:-}" ]]; then
     echo "entrypoint: TRITON_ADMIN_KEY is not set. It is the value of the admin-key header that the" \
-         "model-repository, logging, trace and shared-memory APIs require; set it to a secret," \
+         "logging, trace and shared-memory APIs require; set it to a secret," \
          "e.g. \$(openssl rand -hex 32)." >&2
     exit 64
 fi
-restricted="model-repository,logging,trace,shared-memory:admin-key=${TRITON_ADMIN_KEY}"
+restricted="logging,trace,shared-memory:admin-key=${TRITON_ADMIN_KEY}"
+# Load and unload are the drain's alone: a key made for this start, which nothing else is given.
+repository_key=$(python3 -c 'import secrets; print(secrets.token_hex(32))') || exit 1
+repository_api="model-repository:repository-key=${repository_key}"
 here=$(dirname "$(readlink -f "$0")")
 
 # tcmalloc under Triton and its stubs, as the launcher does (server/allocator.py says why): the NGC
@@ -38,12 +42,15 @@ fi
 
 tritonserver \
     --model-repository="$repository" \
-    --model-control-mode=none \
+    --model-control-mode=explicit \
+    --load-model="*" \
     --strict-readiness=true \
     --exit-on-error=true \
     --exit-timeout-secs="${EXIT_TIMEOUT_SECS:-30}" \
     --http-restricted-api="$restricted" \
     --grpc-restricted-protocol="$restricted" \
+    --http-restricted-api="$repository_api" \
+    --grpc-restricted-protocol="$repository_api" \
     "$@" &
 server=$!
 
@@ -58,7 +65,7 @@ server=$!
 ) &
 
 stop() {
-    python3 "$here/wait_idle.py" --timeout "${DRAIN_TIMEOUT_SECS:-30}"
+    TRITON_REPOSITORY_KEY="$repository_key" python3 "$here/wait_idle.py" --timeout "${DRAIN_TIMEOUT_SECS:-30}"
     kill -TERM "$server" 2>/dev/null
 }
 trap stop TERM INT

@@ -1,82 +1,87 @@
-"""Decide from Triton's metrics when no request is left in flight, so the server can stop safely.
+"""Let every ensemble request in flight finish before the server is signalled, exactly.
 
 Triton 2.51 stops every composing model's scheduler at once on SIGTERM, failing ensemble requests
-that are between steps. Its metrics count queued requests but not executing ones, so the server is
-taken as idle once nothing is queued and no request has completed for a quiet period: three times
-the slowest model's average batch time, and at least half a second.
+that are between two steps. Its metrics cannot tell when none is left (they count queued requests,
+not executing ones, and the ensemble's own gauge stays at zero), so the drain asks Triton itself:
+it unloads each ensemble through the model-repository API. Triton then refuses new requests to the
+ensemble at once, lets the ones in flight run through every step, and reports the ensemble
+UNAVAILABLE only after the last has finished. The composing models stay loaded; requests sent to
+one of them directly are single-model requests, which Triton's own shutdown lets finish.
+
+This needs --model-control-mode=explicit. The model-repository API is restricted to a key that only
+the process stopping the server holds (REPOSITORY_KEY_HEADER), so nobody else can load or unload.
+The image copies this file beside docker/wait_idle.py: it imports only the standard library.
 """
 
-import re
+import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 
-_SAMPLE = re.compile(r'^(?P<name>nv_inference_\w+)\{(?:[^}]*,)?model="(?P<model>[^"]+)"[^}]*\} (?P<value>\S+)$', re.MULTILINE)
-MIN_QUIET_SECONDS = 0.5
+REPOSITORY_KEY_HEADER = "repository-key"
+POLL_SECONDS = 0.05
 
 
-@dataclass(frozen=True)
-class Load:
-    pending: float  # requests queued in any model
-    completed: float  # requests answered (success or failure), over all models
-    slowest_batch_seconds: float  # the slowest model's average execution time per batch
+class RepositoryApi:
+    """The few model-repository and model-config calls the drain makes, over HTTP."""
 
-    @classmethod
-    def from_metrics(cls, text: str) -> "Load":
-        values: dict[tuple[str, str], float] = {}
-        for match in _SAMPLE.finditer(text):
-            key = (match["name"], match["model"])
-            values[key] = values.get(key, 0.0) + float(match["value"])
+    def __init__(self, http_url: str, key: str):
+        self.http_url = http_url.rstrip("/")
+        self.key = key
 
-        def total(name: str) -> float:
-            return sum(value for (metric, _), value in values.items() if metric == name)
-
-        batch_seconds = [
-            values.get(("nv_inference_compute_infer_duration_us", model), 0.0) / count / 1e6
-            for (metric, model), count in values.items()
-            if metric == "nv_inference_exec_count" and count > 0
-        ]
-        return cls(
-            pending=total("nv_inference_pending_request_count"),
-            completed=total("nv_inference_request_success") + total("nv_inference_request_failure"),
-            slowest_batch_seconds=max(batch_seconds, default=0.0),
+    def _call(self, path: str, body: dict | None = None) -> object:
+        request = urllib.request.Request(
+            f"{self.http_url}{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={REPOSITORY_KEY_HEADER: self.key, "Content-Type": "application/json"},
+            method="GET" if body is None else "POST",
         )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+        return json.loads(text) if text else None
 
-    def quiet_period(self) -> float:
-        return max(MIN_QUIET_SECONDS, 3 * self.slowest_batch_seconds)
+    def states(self) -> dict[str, str]:
+        """Model name → state (READY, UNLOADING, UNAVAILABLE, ...) of every model in the repository."""
+        return {entry["name"]: entry.get("state", "") for entry in self._call("/v2/repository/index", {}) or []}
+
+    def ensembles(self) -> list[str]:
+        ready = [name for name, state in self.states().items() if state == "READY"]
+        return [name for name in ready if self._call(f"/v2/models/{name}/config").get("platform") == "ensemble"]
+
+    def unload(self, model: str) -> None:
+        self._call(f"/v2/repository/models/{model}/unload", {"parameters": {"unload_dependents": False}})
 
 
-class DrainWatch:
-    """Feed it metrics snapshots over time; idle() says when the server has been quiet long enough."""
+def finished(states: dict[str, str], ensembles: list[str]) -> bool:
+    """True once no ensemble is loaded or unloading: Triton has seen its last in-flight request through."""
+    return all(states.get(name, "UNAVAILABLE") not in ("READY", "UNLOADING", "LOADING") for name in ensembles)
 
-    def __init__(self):
-        self._last: Load | None = None
-        self._quiet_since: float | None = None
 
-    def idle(self, load: Load, now: float) -> bool:
-        busy = load.pending > 0 or self._last is None or load.completed != self._last.completed
-        self._last = load
-        if busy:
-            self._quiet_since = now
+def drain(http_url: str, key: str, timeout: float, running: Callable[[], bool] = lambda: True) -> bool:
+    """Close the ensembles to new requests and wait for those in flight; True once none is left
+    (or no server answers any more), False at the timeout or when the server refuses the calls."""
+    api = RepositoryApi(http_url, key)
+    deadline = time.monotonic() + timeout
+    ensembles: list[str] | None = None
+    while running():
+        try:
+            if ensembles is None:
+                ensembles = api.ensembles()
+                for name in ensembles:
+                    api.unload(name)
+            if finished(api.states(), ensembles):
+                return True
+        except urllib.error.HTTPError:
+            return False  # the server answered but refused: it cannot be drained this way
+        except OSError as error:  # URLError, refused or reset connections, timeouts
+            if not _timed_out(error):
+                return True  # nothing listens any more: nothing is left in flight
+        if time.monotonic() >= deadline:
             return False
-        return now - self._quiet_since >= load.quiet_period()
+        time.sleep(POLL_SECONDS)
+    return True
 
 
-def read_metrics(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.read().decode("utf-8", "replace")
-    except OSError:  # refused, timed out, or an HTTP error status
-        return None
-
-
-def wait_until_idle(metrics_url: str, timeout: float, running: Callable[[], bool] = lambda: True) -> bool:
-    """True once the server is idle, unreachable or no longer `running`; False at the timeout."""
-    deadline, watch = time.monotonic() + timeout, DrainWatch()
-    while time.monotonic() < deadline and running():
-        text = read_metrics(metrics_url)
-        if text is None or watch.idle(Load.from_metrics(text), time.monotonic()):
-            return True
-        time.sleep(0.05)
-    return not running()
+def _timed_out(error: Exception) -> bool:
+    return isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError)

@@ -15,15 +15,17 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .drain import wait_until_idle
+from .drain import REPOSITORY_KEY_HEADER, drain
 from .installation import TritonInstallation
 from .processes import dead_stubs, python_stubs, stub_shared_memory
 
 log = logging.getLogger(__name__)
 
 # Closed to anyone without the admin-key header; inference, health, metadata, statistics and metrics stay open.
-RESTRICTED_APIS = ("model-repository", "logging", "trace", "shared-memory")
+RESTRICTED_APIS = ("logging", "trace", "shared-memory")
 ADMIN_KEY_HEADER = "admin-key"
+# Load and unload: only the launcher, with a key made for each start, uses them (to drain, drain.py).
+REPOSITORY_API = "model-repository"
 
 _LOAD_FAILURE = re.compile(r"failed to load '(?P<model>[^']+)' version \d+: (?P<reason>.+?)\"?$", re.MULTILINE)
 
@@ -117,6 +119,7 @@ class TritonServer:
         self.extra_args = extra_args
         # Without a key from the operator, a random one nobody knows: the restricted APIs are then closed.
         self.admin_key = admin_key or secrets.token_hex(32)
+        self.repository_key = secrets.token_hex(32)
         self.models = repository_models(self.repository)
         self.process: subprocess.Popen | None = None
         self.stubs: dict[str, int] = {}  # model instance → stub pid, once ready
@@ -126,6 +129,7 @@ class TritonServer:
     def command(self, installation: TritonInstallation, backends: Path) -> list[str]:
         host, endpoints = self.endpoints.host, self.endpoints
         restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_KEY_HEADER}={self.admin_key}"
+        repository_api = f"{REPOSITORY_API}:{REPOSITORY_KEY_HEADER}={self.repository_key}"
         return [
             str(installation.binary),
             f"--model-repository={self.repository}",
@@ -138,8 +142,12 @@ class TritonServer:
             f"--metrics-port={endpoints.metrics_port}",
             f"--http-restricted-api={restricted}",
             f"--grpc-restricted-protocol={restricted}",
+            f"--http-restricted-api={repository_api}",
+            f"--grpc-restricted-protocol={repository_api}",
             "--allow-gpu-metrics=false",
-            "--model-control-mode=none",
+            # Explicit, so that the drain can unload the ensembles; every model loads at start.
+            "--model-control-mode=explicit",
+            "--load-model=*",
             "--strict-readiness=true",
             "--exit-on-error=true",
             f"--exit-timeout-secs={self.exit_timeout}",
@@ -211,15 +219,15 @@ class TritonServer:
         return "\n".join(lines)
 
     def drain(self, timeout: float) -> bool:
-        """Wait until no request is in flight (see drain.py); False if the timeout came first."""
-        return wait_until_idle(self.endpoints.metrics, timeout, running=lambda: self.process.poll() is None)
+        """Close the ensembles and wait until none of their requests is in flight (drain.py); False at the timeout."""
+        return drain(self.endpoints.http, self.repository_key, timeout, running=lambda: self.process.poll() is None)
 
     def stop(self, drain_timeout: float = 10.0, kill_after: float | None = None) -> int | None:
         """Let in-flight requests finish, then SIGTERM, then SIGKILL after `kill_after` (the exit timeout + 5 s)."""
         kill_after = self.exit_timeout + 5 if kill_after is None else kill_after
         if self.process is not None and self.process.poll() is None:
             if drain_timeout > 0 and not self.drain(drain_timeout):
-                log.warning("requests still pending after %.0f s; stopping anyway", drain_timeout)
+                log.warning("ensemble requests still in flight after %.0f s; stopping anyway", drain_timeout)
             self.process.terminate()
             try:
                 self.process.wait(timeout=kill_after)

@@ -362,7 +362,7 @@ def test_every_model_the_files_name_is_in_the_repository():
             text = path.read_text()
             named |= set(re.findall(r"/v2/models/([\w-]+)", text))
             for pattern in re.findall(r'model\s*(?:=~|!~|!=|=)\s*\\?"([^"\\]+)', text):
-                named |= set(pattern.split("|"))
+                named |= set(pattern.split("|")) - {"*"}  # --load-model="*" names every model
     assert {"sentiment", "tokenizer", "classifier", "postprocess"} <= named
     assert named <= MODELS, f"named but not in model_repository/: {sorted(named - MODELS)}"
 
@@ -543,26 +543,29 @@ def test_entrypoint_refuses_to_start_without_the_admin_key(fake_tritonserver, tm
 
 
 def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp_path):
-    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="s3cret", TRITON_METRICS_URL="http://127.0.0.1:9/metrics")
+    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="s3cret", TRITON_HTTP_URL="http://127.0.0.1:9")
     run_until_triton_starts(env, tmp_path, "--model-config-name=gpu")
     args = (tmp_path / "args").read_text().splitlines()
-    restricted = "model-repository,logging,trace,shared-memory:admin-key=s3cret"
+    restricted = "logging,trace,shared-memory:admin-key=s3cret"
     repository = next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository="))
     assert repository == "/models", "the image's documented default"
     for flag in (
-        "--model-control-mode=none",
+        "--model-control-mode=explicit",
+        "--load-model=*",
         "--strict-readiness=true",
         "--exit-on-error=true",
         f"--http-restricted-api={restricted}",
         f"--grpc-restricted-protocol={restricted}",
     ):
         assert flag in args, flag
+    [repository_api] = [arg for arg in args if arg.startswith("--http-restricted-api=model-repository:repository-key=")]
+    assert len(repository_api.rpartition("=")[2]) == 64 and f"--grpc-restricted-protocol={repository_api.partition('=')[2]}" in args
     assert args[-1] == "--model-config-name=gpu", "extra arguments go last"
     assert (tmp_path / "terminated").exists()
 
 
 def test_entrypoint_runs_triton_on_the_allocator_the_launcher_chooses(fake_tritonserver, tmp_path):
-    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL="http://127.0.0.1:9/metrics")
+    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9")
     env.pop("LD_PRELOAD", None)
     env.pop("MALLOC_MMAP_THRESHOLD_", None)
     run_until_triton_starts(env, tmp_path)
@@ -579,7 +582,7 @@ def test_entrypoint_serves_a_published_version_only_after_verifying_it(fake_trit
             monkeypatch.setenv(name, value)
         url = publish(tiny_roberta_repository, store.url("models", "sentiment"), create_bucket=True)
         env = entrypoint_env(
-            fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL="http://127.0.0.1:9/metrics", STORE_CACHE=str(tmp_path / "cache")
+            fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9", STORE_CACHE=str(tmp_path / "cache")
         )
         unknown = str(Location.parse(url).parent.child("0123456789abcdef"))
         refused = subprocess.run(
@@ -594,23 +597,31 @@ def test_entrypoint_serves_a_published_version_only_after_verifying_it(fake_trit
     assert store_manifest.repository_files(served) == store_manifest.repository_files(tiny_roberta_repository)
 
 
-class FakeMetrics:
-    """Serves Triton-style metrics with one request pending until release() is called."""
+class FakeTriton:
+    """The HTTP calls of a Triton serving the `sentiment` ensemble: ready, model configs, the repository
+    index, and unload, after which the ensemble stays UNLOADING (a request in flight) until release()."""
 
     def __init__(self):
-        self.busy = threading.Event()
-        self.busy.set()
+        self.in_flight = threading.Event()
+        self.in_flight.set()
+        self.unloaded: list[tuple[str, str]] = []  # (model, repository-key header)
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                pending = 1 if fake.busy.is_set() else 0
-                body = (
-                    f'nv_inference_pending_request_count{{model="classifier",version="1"}} {pending}\n'
-                    'nv_inference_request_success{model="classifier",version="1"} 10\n'
-                    'nv_inference_exec_count{model="classifier",version="1"} 5\n'
-                    'nv_inference_compute_infer_duration_us{model="classifier",version="1"} 5000\n'
-                ).encode()
+                configs = {"/v2/models/sentiment/config": {"platform": "ensemble"}, "/v2/models/tokenizer/config": {"backend": "python"}}
+                self.answer(configs.get(self.path, {}))
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path.endswith("/unload"):
+                    fake.unloaded.append((self.path.split("/")[-2], self.headers.get("repository-key", "")))
+                    return self.answer({})
+                ensemble = "READY" if not fake.unloaded else "UNLOADING" if fake.in_flight.is_set() else "UNAVAILABLE"
+                self.answer([{"name": "sentiment", "state": ensemble}, {"name": "tokenizer", "state": "READY"}])
+
+            def answer(self, document):
+                body = json.dumps(document).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -620,7 +631,7 @@ class FakeMetrics:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/metrics"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):
@@ -629,21 +640,24 @@ class FakeMetrics:
 
 
 @pytest.fixture
-def metrics():
-    fake = FakeMetrics()
+def triton_api():
+    fake = FakeTriton()
     yield fake
     fake.close()
 
 
-def test_entrypoint_stops_triton_only_after_pending_requests_finish(fake_tritonserver, tmp_path, metrics):
-    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_METRICS_URL=metrics.url)
+def test_entrypoint_stops_triton_only_after_the_ensembles_last_request(fake_tritonserver, tmp_path, triton_api):
+    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL=triton_api.url)
     process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env)
     try:
         wait_for(tmp_path / "args")
         process.send_signal(signal.SIGTERM)
         time.sleep(1.0)
-        assert not (tmp_path / "terminated").exists(), "tritonserver was signalled while a request was pending"
-        metrics.busy.clear()
+        assert not (tmp_path / "terminated").exists(), "tritonserver was signalled while a request was in flight"
+        [(model, key)] = triton_api.unloaded
+        args = (tmp_path / "args").read_text().splitlines()
+        assert model == "sentiment" and f"--http-restricted-api=model-repository:repository-key={key}" in args
+        triton_api.in_flight.clear()
         assert process.wait(timeout=10) == 0
     finally:
         process.kill()
@@ -668,8 +682,8 @@ def tritonserver_with_a_stub(tmp_path) -> Path:
     return bin_dir
 
 
-def test_entrypoint_ends_the_container_when_a_python_stub_dies(tritonserver_with_a_stub, tmp_path, metrics):
-    env = entrypoint_env(tritonserver_with_a_stub, TRITON_ADMIN_KEY="k", TRITON_READY_URL=metrics.url)
+def test_entrypoint_ends_the_container_when_a_python_stub_dies(tritonserver_with_a_stub, tmp_path, triton_api):
+    env = entrypoint_env(tritonserver_with_a_stub, TRITON_ADMIN_KEY="k", TRITON_READY_URL=f"{triton_api.url}/v2/health/ready")
     log = tmp_path / "entrypoint.log"
     with open(log, "w") as stderr:
         process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env, stderr=stderr)
@@ -694,11 +708,11 @@ def import_wait_idle():
     return wait_idle
 
 
-def test_wait_idle_gives_up_at_the_timeout_and_returns_at_once_without_metrics(metrics):
+def test_wait_idle_gives_up_at_the_timeout_and_returns_at_once_without_a_server(triton_api):
     wait_idle = import_wait_idle()
     started = time.monotonic()
-    assert wait_idle.wait_until_idle(metrics.url, timeout=0.5) is False
+    assert wait_idle.drain(triton_api.url, "key", timeout=0.5) is False
     assert time.monotonic() - started >= 0.5
     started = time.monotonic()
-    assert wait_idle.wait_until_idle("http://127.0.0.1:9/metrics", timeout=5) is True
+    assert wait_idle.drain("http://127.0.0.1:9", "key", timeout=5) is True
     assert time.monotonic() - started < 3

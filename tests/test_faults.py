@@ -2,8 +2,11 @@
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -100,3 +103,53 @@ def test_sigterm_under_load_finishes_in_flight_requests_then_exits(tiny_roberta_
     assert in_flight and all(outcome.error is None for outcome in in_flight), [o.error for o in in_flight if o.error]
     print(f"exited {exited - signalled:.1f} s after SIGTERM; outcomes after it:")
     print(sorted({outcome.error for outcome in load.outcomes if outcome.started >= signalled}, key=str))
+
+
+@contextmanager
+def busy_loops(count: int):
+    """Processes that spin on the CPU, as a noisy neighbour on a shared machine does; ended on exit."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+REVIEW = (
+    "The first half drags, with long scenes that go nowhere and dialogue that explains too much. "
+    "Then the last hour finds its rhythm, and the final twenty minutes are as tense as anything this year. "
+    "Worth seeing on a big screen, if you can forgive the slow start."
+)
+
+
+def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the_cores(minilm_repository, tmp_path):
+    """40 concurrent requests of 8 long texts, SIGTERM 0.2 s after they start, two busy loops running:
+    slow batches with nothing queued behind them, which a drain that waits for silence mistakes for idle."""
+    drain_timeout = 60
+    launcher = Launcher(minilm_repository, tmp_path, "--drain-timeout", str(drain_timeout))
+    errors: list[str | None] = []
+
+    def send():
+        try:
+            classify([REVIEW] * 8, url=launcher.endpoints.grpc, timeout=drain_timeout + 30)
+            errors.append(None)
+        except ClientError as failure:
+            errors.append(str(failure))
+
+    with launcher, busy_loops(2):
+        clients = [threading.Thread(target=send) for _ in range(40)]
+        for client in clients:
+            client.start()
+        time.sleep(0.2)
+        launcher.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert launcher.process.wait(timeout=drain_timeout + 35) == 0
+        exited = time.monotonic()
+        for client in clients:
+            client.join()
+
+    assert errors == [None] * 40, [error for error in errors if error]
+    assert exited - signalled < drain_timeout, f"exited {exited - signalled:.1f} s after SIGTERM:\n{launcher.output()}"
+    print(f"all 40 answered; the launcher exited {exited - signalled:.1f} s after SIGTERM")

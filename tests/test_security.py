@@ -1,4 +1,5 @@
-"""What the launched server lets in: admin APIs only with the operator's key, no model control, loopback only.
+"""What the launched server lets in: admin APIs only with the operator's key, model control only for the
+launcher's drain, loopback only.
 
 Remote code in conversion: tests/test_conversion.py::test_remote_code_runs_only_with_the_flag.
 """
@@ -18,13 +19,11 @@ pytestmark = pytest.mark.integration
 
 # One call per restricted API, each a read that changes nothing.
 RESTRICTED_HTTP = {
-    "model-repository": ("POST", "/v2/repository/index"),
     "logging": ("GET", "/v2/logging"),
     "trace": ("GET", "/v2/trace/setting"),
     "shared-memory": ("GET", "/v2/systemsharedmemory/status"),
 }
 RESTRICTED_GRPC = {
-    "model-repository": lambda client, headers: client.get_model_repository_index(headers=headers),
     "logging": lambda client, headers: client.get_log_settings(headers=headers),
     "trace": lambda client, headers: client.get_trace_settings(headers=headers),
     "shared-memory": lambda client, headers: client.get_system_shared_memory_status(headers=headers),
@@ -89,36 +88,14 @@ def test_inference_health_metadata_statistics_and_metrics_stay_open(served):
     assert client.get_inference_statistics("sentiment").model_stats[0].name == "sentiment"
 
 
-def test_models_cannot_be_loaded_or_unloaded_even_with_the_key(served):
-    key = {"admin-key": ADMIN_KEY}
-    for action in ("load", "unload"):
-        status, body = http(served, "POST", f"/v2/repository/models/tokenizer/{action}", headers=key)
-        assert status == 503 and "explicit model load / unload is not allowed" in body, body
+def test_models_cannot_be_listed_loaded_or_unloaded_even_with_the_admin_key(served):
+    """The model-repository API answers only the launcher's own key, which it uses to drain."""
+    for headers in ({}, {"admin-key": ADMIN_KEY}, {"repository-key": ADMIN_KEY}):
+        for action in ("models/tokenizer/load", "models/tokenizer/unload", "index"):
+            status, body = http(served, "POST", f"/v2/repository/{action}", headers=headers)
+            assert (status, json.loads(body)) == (403, {"error": "This API is restricted, expecting header 'repository-key'"})
     client = grpcclient.InferenceServerClient(served.server.endpoints.grpc)
-    with pytest.raises(InferenceServerException, match="explicit model load / unload is not allowed"):
-        client.unload_model("tokenizer", headers={"triton-grpc-protocol-admin-key": ADMIN_KEY})
+    for key in ("triton-grpc-protocol-admin-key", "triton-grpc-protocol-repository-key"):
+        with pytest.raises(InferenceServerException, match="This protocol is restricted, expecting header"):
+            client.unload_model("tokenizer", headers={key: ADMIN_KEY})
     assert all(client.is_model_ready(model) for model in served.server.models)
-
-
-def non_loopback_address() -> str | None:
-    """This host's address on its default route, if it has one (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only
-        except OSError:
-            return None
-        address = probe.getsockname()[0]
-    return None if address.startswith("127.") else address
-
-
-def test_nothing_listens_beyond_loopback(served):
-    address = non_loopback_address()
-    if address is None:
-        pytest.skip("this host has no non-loopback address")
-    endpoints = served.server.endpoints
-    for port in (endpoints.http_port, endpoints.grpc_port, endpoints.metrics_port):
-        with socket.socket() as connection:
-            connection.settimeout(5)
-            assert connection.connect_ex((address, port)) != 0, f"port {port} answers on {address}"
-        with socket.socket() as connection:
-            assert connection.connect_ex(("127.0.0.1", port)) == 0

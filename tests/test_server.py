@@ -9,7 +9,7 @@ import pytest
 
 from clients import classify
 from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
-from server.drain import DrainWatch, Load
+from server.drain import finished
 from server.installation import TritonInstallation
 from server.process import load_failures
 from server.supervisor import HealthWatch, RestartBudget
@@ -28,31 +28,12 @@ def test_load_failures_reads_the_reason_without_the_python_stack():
     }
 
 
-METRICS = """# HELP nv_inference_pending_request_count ...
-nv_inference_pending_request_count{model="tokenizer",version="1"} 2
-nv_inference_pending_request_count{model="classifier",version="1"} 3
-nv_inference_request_success{model="classifier",version="1"} 40
-nv_inference_request_failure{model="classifier",reason="BACKEND",version="1"} 1
-nv_inference_request_success{model="tokenizer",version="1"} 40
-nv_inference_exec_count{model="classifier",version="1"} 10
-nv_inference_compute_infer_duration_us{model="classifier",version="1"} 5000000
-nv_inference_exec_count{model="tokenizer",version="1"} 10
-nv_inference_compute_infer_duration_us{model="tokenizer",version="1"} 10000
-"""
-
-
-def test_load_reads_pending_completed_and_batch_time_from_metrics():
-    load = Load.from_metrics(METRICS)
-    assert load == Load(pending=5, completed=81, slowest_batch_seconds=0.5)
-    assert load.quiet_period() == 1.5
-
-
-def test_drain_watch_waits_for_a_quiet_period_with_nothing_queued():
-    watch, idle = DrainWatch(), Load(pending=0, completed=7, slowest_batch_seconds=0.1)
-    assert not watch.idle(Load(pending=2, completed=5, slowest_batch_seconds=0.1), now=0.0)
-    assert not watch.idle(idle, now=1.0)  # a request completed since the last look
-    assert not watch.idle(idle, now=1.4)
-    assert watch.idle(idle, now=1.5)
+def test_the_drain_is_finished_once_no_ensemble_is_loaded_or_unloading():
+    assert not finished({"sentiment": "READY", "tokenizer": "READY"}, ["sentiment"])
+    assert not finished({"sentiment": "UNLOADING", "tokenizer": "READY"}, ["sentiment"])
+    assert finished({"sentiment": "UNAVAILABLE", "tokenizer": "READY"}, ["sentiment"])
+    assert finished({"tokenizer": "READY"}, ["sentiment"])  # gone from the index
+    assert finished({"tokenizer": "READY"}, [])  # a repository without an ensemble has nothing to drain
 
 
 def test_binds_loopback_with_production_flags(tmp_path):
@@ -61,7 +42,8 @@ def test_binds_loopback_with_production_flags(tmp_path):
         "--http-address=127.0.0.1",
         "--grpc-address=127.0.0.1",
         "--metrics-address=127.0.0.1",
-        "--model-control-mode=none",
+        "--model-control-mode=explicit",
+        "--load-model=*",
         "--strict-readiness=true",
         "--exit-on-error=true",
     ):
@@ -71,12 +53,17 @@ def test_binds_loopback_with_production_flags(tmp_path):
 def test_admin_apis_are_restricted_with_the_operator_key_or_a_random_one(tmp_path):
     installation = TritonInstallation.find()
     keyed = TritonServer(tmp_path, Endpoints(), admin_key="s3cret").command(installation, backends=tmp_path)
-    restricted = "model-repository,logging,trace,shared-memory:admin-key=s3cret"
+    restricted = "logging,trace,shared-memory:admin-key=s3cret"
     assert f"--http-restricted-api={restricted}" in keyed
     assert f"--grpc-restricted-protocol={restricted}" in keyed
 
-    first, second = (TritonServer(tmp_path, Endpoints()).admin_key for _ in range(2))
-    assert first != second and len(first) == 64
+    first, second = (TritonServer(tmp_path, Endpoints()) for _ in range(2))
+    assert first.admin_key != second.admin_key and len(first.admin_key) == 64
+    # Load and unload: a key of the launcher's own for every server, whatever the operator's key.
+    assert first.repository_key != second.repository_key and len(first.repository_key) == 64
+    repository_api = f"model-repository:repository-key={first.repository_key}"
+    command = first.command(installation, backends=tmp_path)
+    assert f"--http-restricted-api={repository_api}" in command and f"--grpc-restricted-protocol={repository_api}" in command
 
 
 def test_health_watch_reports_a_model_unready_on_consecutive_checks_only():
