@@ -81,8 +81,8 @@ bench-seed: setup $(INFINITY_VENV)/.installed ## The same benchmark with a rober
 bench-startup: setup ## Start-to-ready time from a folder, from the object store, and converting first (benchmarks/results/startup/)
 	$(PY) -m benchmarks.startup --runs 3
 
-soak: setup ## Five minutes at 200 concurrent clients: failures and resident memory (benchmarks/results/soak/)
-	$(PY) -m benchmarks.soak --minutes 5 --concurrency 200
+soak: setup ## Thirty minutes at 200 concurrent clients on varied texts: failures and resident memory (benchmarks/results/soak/)
+	$(PY) -m benchmarks.soak --minutes 30 --concurrency 200
 
 clean: ## Remove the built model artifacts and logs (keeps .venv)
 	rm -rf logs $(ARTIFACTS)

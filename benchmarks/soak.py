@@ -1,11 +1,13 @@
-"""python -m benchmarks.soak: constant load on the served pipeline, with resident memory before and after.
+"""python -m benchmarks.soak: constant load on the served pipeline, and whether memory levels off.
 
-  python -m benchmarks.soak --minutes 5 --concurrency 200
+  python -m benchmarks.soak --minutes 30 --concurrency 200
 
-perf_analyzer drives `sentiment` over gRPC on loopback with the benchmark's generated texts, one
-step (a minute) at a time; after a warm-up step the resident memory of tritonserver and of every
-Python stub is read, then again after each step. Failures come from Triton's statistics API.
-Writes benchmarks/results/soak/soak.json and soak.md.
+perf_analyzer drives `sentiment` over gRPC on loopback with the benchmark's varied-length texts,
+one step (a minute) at a time; after a warm-up step the resident memory of tritonserver and of
+every Python stub is read, then again after each step. Failures come from Triton's statistics API.
+Per process, a least-squares line over the last `--judge-minutes` gives the slope, and the spread
+(largest minus smallest reading, against the mean) says whether memory is flat. Writes
+benchmarks/results/soak/soak.json, soak.md and memory.png.
 """
 
 import argparse
@@ -33,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=5, help="minutes of load after the warm-up step")
     parser.add_argument("--step-seconds", type=float, default=60, help="load between two memory readings")
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--corpus", default="varied", choices=sorted(corpus.CORPORA))
+    parser.add_argument("--judge-minutes", type=float, default=20, help="the final stretch whose flatness is judged")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/soak"))
     return parser.parse_args(argv)
 
@@ -48,7 +52,7 @@ def growth_percent(start: dict[str, int], end: dict[str, int]) -> dict[str, floa
 
 
 def soak(args: argparse.Namespace, workdir: Path) -> dict:
-    texts = perf_analyzer.text_input_data(corpus.generate(2000))
+    texts = perf_analyzer.text_input_data(corpus.generate(2000, corpus=args.corpus))
     server = start_on_free_ports(args.repository.resolve(), workdir / "tritonserver.log")
     try:
         url, stats_url = server.endpoints.grpc, server.endpoints.http
@@ -73,14 +77,50 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict:
             steps.append(step())
     finally:
         server.stop(drain_timeout=30)
+    judged = steps[-max(1, round(args.judge_minutes * 60 / args.step_seconds)) :]
     return {
         "concurrency": args.concurrency,
+        "corpus": args.corpus,
         "step_seconds": args.step_seconds,
         "warm_up": warm_up,
         "steps": steps,
         "failed": sum(row["failed"] for row in [warm_up, *steps]),
         "memory_growth_percent": growth_percent(warm_up["memory"], steps[-1]["memory"]),
+        "judged_minutes": len(judged) * args.step_seconds / 60,
+        "judged": trend(judged, args.step_seconds),
     }
+
+
+def trend(steps: list[dict], step_seconds: float) -> dict[str, dict[str, float]]:
+    """Per process, over `steps`: the fitted slope in MiB per minute, and the spread in percent of the mean."""
+    minutes = [(index + 1) * step_seconds / 60 for index in range(len(steps))]
+    result = {}
+    for name in steps[0]["memory"]:
+        mib = [row["memory"][name] / MIB for row in steps]
+        mean_minute, mean_mib = sum(minutes) / len(minutes), sum(mib) / len(mib)
+        spread = sum((minute - mean_minute) ** 2 for minute in minutes)
+        slope = sum((m - mean_minute) * (v - mean_mib) for m, v in zip(minutes, mib)) / spread if spread else 0.0
+        result[name] = {"slope_mib_per_minute": slope, "spread_percent": 100 * (max(mib) - min(mib)) / mean_mib}
+    return result
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [result["warm_up"], *result["steps"]]
+    minutes = [index * result["step_seconds"] / 60 for index in range(len(rows))]
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for name in result["warm_up"]["memory"]:
+        axes.plot(minutes, [row["memory"][name] / MIB for row in rows], marker=".", label=name)
+    axes.set(xlabel="minutes of load after the warm-up step", ylabel="resident memory (MiB)", yscale="log")
+    axes.set_title(f"Resident memory at concurrency {result['concurrency']} ({result['corpus']} texts)")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def markdown(result: dict) -> str:
@@ -100,7 +140,22 @@ def markdown(result: dict) -> str:
             f"| {label} | {row['throughput']:.1f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failed']} | {sizes} |"
         )
     growth = ", ".join(f"{name} {percent:+.2f} %" for name, percent in result["memory_growth_percent"].items())
-    lines += ["", f"Resident memory, end of the warm-up step to the end of the soak: {growth}", ""]
+    lines += [
+        "",
+        f"Resident memory, end of the warm-up step to the end of the soak: {growth}",
+        "",
+        f"Over the last {result['judged_minutes']:.0f} minutes (least-squares slope; spread = largest minus smallest, of the mean):",
+        "",
+        "| process | slope MiB/min | spread % |",
+        "|---|---:|---:|",
+        *(
+            f"| {name} | {values['slope_mib_per_minute']:+.3f} | {values['spread_percent']:.2f} |"
+            for name, values in result["judged"].items()
+        ),
+        "",
+        "Plot: `memory.png`",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -112,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.output / "soak.md").write_text(markdown(result))
+    plot(result, args.output / "memory.png")
     log.info("failed %d; memory growth %s", result["failed"], result["memory_growth_percent"])
     log.info("report: %s", args.output / "soak.md")
     return 0 if result["failed"] == 0 else 1

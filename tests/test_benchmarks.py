@@ -33,13 +33,22 @@ def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
 
 def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
     argv = ["--repository", str(minilm_repository), "--output", str(tmp_path), "--concurrency", "8"]
-    assert soak.main([*argv, "--minutes", "0.25", "--step-seconds", "15"]) == 0
+    assert soak.main([*argv, "--minutes", "0.5", "--step-seconds", "15", "--judge-minutes", "0.5"]) == 0
 
     result = json.loads((tmp_path / "soak.json").read_text())
-    assert result["failed"] == 0 and len(result["steps"]) == 1
-    assert set(result["memory_growth_percent"]) == {"tritonserver", "tokenizer_0_0", "classifier_0_0", "postprocess_0_0"}
+    assert result["failed"] == 0 and len(result["steps"]) == 2 and result["corpus"] == "varied"
+    processes = {"tritonserver", "tokenizer_0_0", "classifier_0_0", "postprocess_0_0"}
+    assert set(result["memory_growth_percent"]) == processes == set(result["judged"])
     assert all(size > 10 * soak.MIB for size in result["steps"][0]["memory"].values())
-    assert "| 1 |" in (tmp_path / "soak.md").read_text()
+    report = (tmp_path / "soak.md").read_text()
+    assert "| 2 |" in report and "slope MiB/min" in report and (tmp_path / "memory.png").stat().st_size > 10_000
+
+
+def test_memory_trend_is_a_least_squares_slope_and_a_spread():
+    steps = [{"memory": {"stub": (100 + 2 * minute) * soak.MIB}} for minute in range(5)]
+    [(name, trend)] = soak.trend(steps, step_seconds=60).items()
+    assert name == "stub" and abs(trend["slope_mib_per_minute"] - 2.0) < 1e-9
+    assert abs(trend["spread_percent"] - 100 * 8 / 104) < 1e-9
 
 
 def test_http_load_generator_counts_answers_and_failures(served):
