@@ -1,9 +1,10 @@
 """python -m server: serve a model repository with Triton in the foreground until SIGINT/SIGTERM.
 
-The model-repository, logging, trace and shared-memory APIs answer only requests carrying the HTTP header
-admin-key (gRPC metadata triton-grpc-protocol-admin-key) set to $TRITON_ADMIN_KEY; without that variable
-they are closed. A server that exits or a model
-that stops being ready (a crashed Python stub) is restarted on the same ports.
+The logging, trace and shared-memory APIs answer only requests carrying the HTTP header admin-key (gRPC
+metadata triton-grpc-protocol-admin-key) set to $TRITON_ADMIN_KEY; without that variable they are closed.
+The model-repository API answers only the launcher, which uses it to drain on stop: the ensemble is closed
+to new requests and the server is signalled once the last request inside has finished. A server that exits
+or a model that stops being ready (a crashed Python stub) is restarted on the same ports.
 
 --model-repository takes a folder or a version published with `python -m store publish`
 (s3://bucket/path/<version>, or s3://http://host:port/bucket/path/<version> for any S3-compatible
