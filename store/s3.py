@@ -29,12 +29,12 @@ def client(location: Location):
     return boto3.client("s3", endpoint_url=location.endpoint, config=_CONFIG)
 
 
-def not_found(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") in _NOT_FOUND
-
-
 def error_code(error: ClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
+
+
+def not_found(error: ClientError) -> bool:
+    return error_code(error) in _NOT_FOUND
 
 
 @contextmanager
