@@ -1,5 +1,5 @@
 """Client for the `sentiment` ensemble: raw text in, labels out."""
 
-from .classify import ClientError, Prediction, classify
+from .classify import Classifier, ClientError, Prediction, classify
 
-__all__ = ["ClientError", "Prediction", "classify"]
+__all__ = ["Classifier", "ClientError", "Prediction", "classify"]

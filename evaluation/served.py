@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clients.classify import ClientError, classify
+from clients.classify import Classifier, ClientError
 
 CHUNK = 32  # texts per request: small enough that a rejected text costs little to isolate
 
@@ -43,16 +43,14 @@ def served_probabilities(
     encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
     answers = ServedAnswers(np.full((len(texts), labels), np.nan), [None] * len(texts), {})
 
-    def send(chunk):
-        return classify(chunk, url=url, protocol=protocol)
-
-    for start in range(0, len(encoded), CHUNK):
-        chunk = encoded[start : start + CHUNK]
-        try:
-            answers.record(start, send(chunk))
-        except ClientError as error:
-            if not error.rejected:
-                raise
-            _one_by_one(chunk, start, send, answers)
-        progress(len(chunk))
+    with Classifier(url, protocol) as classifier:
+        for start in range(0, len(encoded), CHUNK):
+            chunk = encoded[start : start + CHUNK]
+            try:
+                answers.record(start, classifier.classify(chunk))
+            except ClientError as error:
+                if not error.rejected:
+                    raise
+                _one_by_one(chunk, start, classifier.classify, answers)
+            progress(len(chunk))
     return answers

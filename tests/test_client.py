@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from clients import ClientError, classify
+from clients import Classifier, ClientError, classify
 from server import Endpoints
 from tests.conftest import PROJECT
 
@@ -40,6 +40,16 @@ def test_classify_splits_more_texts_than_the_max_batch_size(served):
     expected = served.reference.probs(texts)
     assert len(predictions) == len(texts)
     np.testing.assert_allclose([prediction.probs for prediction in predictions], expected, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_classifier_kept_open_answers_call_after_call(served, protocol):
+    url = served.server.endpoints.grpc if protocol == "grpc" else served.server.endpoints.http
+    batches = [["first call"], [f"second call, text {index}" for index in range(70)], ["third call"]]
+    with Classifier(url, protocol=protocol) as classifier:
+        answers = [classifier.classify(texts) for texts in batches]
+    for texts, predictions in zip(batches, answers):
+        np.testing.assert_allclose([p.probs for p in predictions], served.reference.probs(texts), atol=1e-4, rtol=0)
 
 
 def test_cli_prints_a_label_and_score_per_text(served):
