@@ -25,6 +25,9 @@ if [[ "${LD_PRELOAD:-}" != *malloc* ]]; then
     done
     if [[ -n "$tcmalloc" ]]; then
         export LD_PRELOAD="$tcmalloc${LD_PRELOAD:+:$LD_PRELOAD}"
+        # Bounded caches, freed pages returned sooner: server/allocator.py's TCMALLOC_SETTINGS.
+        export TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES="${TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES:-8388608}"
+        export TCMALLOC_RELEASE_RATE="${TCMALLOC_RELEASE_RATE:-10}"
     else
         echo "entrypoint: tcmalloc not found; glibc malloc with a fixed mmap threshold" >&2
         export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-1048576}"

@@ -8,6 +8,11 @@ Triton's documentation recommends for memory growth and the NGC image ships, doe
 Measured in one process on 2 cores, batches of 61 texts of 9-60 tokens through model.pt for 30 s:
 glibc 71.5 texts/s (peak RSS 571 MiB), glibc with the fixed threshold 60.4 (495 MiB),
 jemalloc 72.2 (447 MiB), tcmalloc 77.6 (444 MiB).
+
+tcmalloc keeps what is freed in per-thread caches and its page heap. tritonserver runs about 140
+threads, and under constant load it grew by 10 MiB in 30 minutes while its live heap stayed at
+10.5 MiB (gperftools' heap profiler, every 3 minutes): memory the allocator held, not a leak.
+TCMALLOC_SETTINGS bounds the thread caches and returns freed pages to the system sooner.
 """
 
 import logging
@@ -22,6 +27,10 @@ log = logging.getLogger(__name__)
 # libtcmalloc-minimal4, what `make setup` installs).
 TCMALLOC_NAMES = ("libtcmalloc.so.4", "libtcmalloc_minimal.so.4")
 GLIBC_MMAP_THRESHOLD = 1 << 20
+TCMALLOC_SETTINGS = {
+    "TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES": str(8 << 20),  # tcmalloc's default is 32 MiB
+    "TCMALLOC_RELEASE_RATE": "10",  # the top of tcmalloc's range; its default is 1
+}
 
 
 def library_directories() -> list[Path]:
@@ -47,7 +56,8 @@ def _preloads_an_allocator(preload: str) -> bool:
 
 
 def with_allocator(env: dict[str, str], tcmalloc: Path | None) -> dict[str, str]:
-    """`env` with tcmalloc preloaded; without tcmalloc, with glibc's mmap threshold fixed instead.
+    """`env` with tcmalloc preloaded and bounded (TCMALLOC_SETTINGS, unless `env` sets them); without
+    tcmalloc, with glibc's mmap threshold fixed instead.
 
     An allocator the caller already preloads (jemalloc, say) is kept as it is.
     """
@@ -59,6 +69,8 @@ def with_allocator(env: dict[str, str], tcmalloc: Path | None) -> dict[str, str]
         env.setdefault("MALLOC_MMAP_THRESHOLD_", str(GLIBC_MMAP_THRESHOLD))
         return env
     env["LD_PRELOAD"] = ":".join(entry for entry in (str(tcmalloc), preload) if entry)
+    for name, value in TCMALLOC_SETTINGS.items():
+        env.setdefault(name, value)
     return env
 
 

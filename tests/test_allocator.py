@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from server.allocator import GLIBC_MMAP_THRESHOLD, find_tcmalloc, in_use, with_allocator
+from server.allocator import GLIBC_MMAP_THRESHOLD, TCMALLOC_SETTINGS, find_tcmalloc, in_use, with_allocator
 from server.processes import python_stubs
 
 
@@ -22,11 +22,17 @@ def test_find_tcmalloc_prefers_the_full_library_and_looks_in_every_directory(tmp
     assert find_tcmalloc([tmp_path / "empty"]) is None
 
 
-def test_tcmalloc_goes_first_in_ld_preload_and_leaves_glibc_settings_alone():
+def test_tcmalloc_goes_first_in_ld_preload_bounded_and_leaves_glibc_settings_alone():
     tcmalloc = Path("/lib/libtcmalloc_minimal.so.4")
-    assert with_allocator({}, tcmalloc) == {"LD_PRELOAD": str(tcmalloc)}
+    assert with_allocator({}, tcmalloc) == {"LD_PRELOAD": str(tcmalloc), **TCMALLOC_SETTINGS}
     env = with_allocator({"LD_PRELOAD": "/lib/libfoo.so", "HOME": "/root"}, tcmalloc)
-    assert env == {"LD_PRELOAD": f"{tcmalloc}:/lib/libfoo.so", "HOME": "/root"}
+    assert env == {"LD_PRELOAD": f"{tcmalloc}:/lib/libfoo.so", "HOME": "/root", **TCMALLOC_SETTINGS}
+
+
+def test_tcmalloc_settings_the_caller_gives_are_kept():
+    env = with_allocator({"TCMALLOC_RELEASE_RATE": "0"}, Path("/lib/libtcmalloc.so.4"))
+    assert env["TCMALLOC_RELEASE_RATE"] == "0"
+    assert env["TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES"] == TCMALLOC_SETTINGS["TCMALLOC_MAX_TOTAL_THREAD_CACHE_BYTES"]
 
 
 def test_an_allocator_the_caller_preloads_is_kept():

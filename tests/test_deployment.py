@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.allocator import find_tcmalloc, with_allocator
+from server.allocator import TCMALLOC_SETTINGS, find_tcmalloc, with_allocator
 from server.process import Endpoints
 from server.object_store import LocalObjectStore
 from store import Location, publish
@@ -493,6 +493,9 @@ def test_kustomize_builds_with_the_release_tags():
 # --- what the server container runs ------------------------------------------------------------
 
 
+ALLOCATOR_SETTINGS = ["LD_PRELOAD", "MALLOC_MMAP_THRESHOLD_", *TCMALLOC_SETTINGS]
+
+
 @pytest.fixture
 def fake_tritonserver(tmp_path) -> Path:
     """A tritonserver stand-in: records its arguments, exits 0 on SIGTERM, else 3 after 20 s."""
@@ -502,7 +505,7 @@ def fake_tritonserver(tmp_path) -> Path:
     script.write_text(
         "#!/usr/bin/env bash\n"
         f"trap 'touch {tmp_path}/terminated; exit 0' TERM\n"
-        f"printf '%s\\n' \"${{LD_PRELOAD:-}}\" \"${{MALLOC_MMAP_THRESHOLD_:-}}\" > {tmp_path}/allocator\n"
+        f"for name in {' '.join(ALLOCATOR_SETTINGS)}; do printf '%s=%s\\n' $name \"${{!name:-}}\"; done > {tmp_path}/allocator\n"
         f"printf '%s\\n' \"$@\" > {tmp_path}/args.tmp && mv {tmp_path}/args.tmp {tmp_path}/args\n"
         "for _ in $(seq 200); do sleep 0.1; done\n"
         "exit 3\n"
@@ -566,13 +569,11 @@ def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp
 
 def test_entrypoint_runs_triton_on_the_allocator_the_launcher_chooses(fake_tritonserver, tmp_path):
     env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9")
-    env.pop("LD_PRELOAD", None)
-    env.pop("MALLOC_MMAP_THRESHOLD_", None)
+    for name in ALLOCATOR_SETTINGS:
+        env.pop(name, None)
     run_until_triton_starts(env, tmp_path)
-    preload, threshold = (tmp_path / "allocator").read_text().splitlines()
-    assert with_allocator({}, find_tcmalloc()) == {
-        key: value for key, value in (("LD_PRELOAD", preload), ("MALLOC_MMAP_THRESHOLD_", threshold)) if value
-    }
+    seen = dict(line.split("=", 1) for line in (tmp_path / "allocator").read_text().splitlines())
+    assert with_allocator({}, find_tcmalloc()) == {name: value for name, value in seen.items() if value}
 
 
 @pytest.mark.integration
