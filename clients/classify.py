@@ -72,9 +72,14 @@ class Classifier:
         options = {"network_timeout": timeout, "connection_timeout": timeout} if protocol == "http" else {}
         with self._errors_explained():
             self.client = self.library.InferenceServerClient(self.url, **options)
-            if not self.client.is_server_live():
-                raise ClientError(f"the Triton server at {self.url} is not live")
-            self.max_batch_size = _max_batch_size(self.client, protocol, model)
+        try:
+            with self._errors_explained():
+                if not self.client.is_server_live():
+                    raise ClientError(f"the Triton server at {self.url} is not live")
+                self.max_batch_size = _max_batch_size(self.client, protocol, model)
+        except ClientError:
+            self.close()  # nothing holds a Classifier that failed to open
+            raise
 
     def classify(self, texts: list[str | bytes]) -> list[Prediction]:
         """Label, score and probabilities for each text, in order; max-batch-size texts per request."""

@@ -48,6 +48,8 @@ class Load:
                 outcome = Outcome(started, time.monotonic() - started, None)
             except ClientError as failure:
                 outcome = Outcome(started, time.monotonic() - started, str(failure), failure.stopping)
+                if classifier:
+                    classifier.close()
                 classifier = None  # the server may be restarting: connect again
             self.outcomes.append(outcome)
             if outcome.error:
@@ -133,9 +135,9 @@ REVIEW = "The first half drags, with long scenes that go nowhere. Then the last 
 
 
 def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the_cores(minilm_repository, tmp_path):
-    """40 concurrent requests of 8 texts, SIGTERM 0.2 s after they start, two busy loops running: slow
-    batches with nothing queued behind them, which a drain that waits for silence mistakes for idle
-    (requests failed) or waits out for a long quiet period. The drain must end when the last one does."""
+    """40 concurrent requests of 8 texts, SIGTERM 0.2 s after every client has connected, two busy loops
+    running: slow batches with nothing queued behind them, which a drain that waits for silence mistakes
+    for idle (requests failed) or waits out for a long quiet period. The drain must end when the last does."""
     drain_timeout = 90
     launcher = Launcher(minilm_repository, tmp_path, "--drain-timeout", str(drain_timeout))
     errors: list[str | None] = []
