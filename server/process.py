@@ -244,7 +244,10 @@ class TritonServer:
         return None if self.process is None else self.process.returncode
 
     def __enter__(self) -> "TritonServer":
-        return self.start()
+        """Starts the server unless it is running already (as start_on_free_ports returns it)."""
+        if self.process is None:
+            self.start()
+        return self
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
