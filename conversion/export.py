@@ -1,22 +1,12 @@
-"""Trace a (input_ids, attention_mask) → logits module, prove it matches eager, write the artifacts."""
+"""Trace a (input_ids, attention_mask) → logits module and prove that it matches eager PyTorch."""
 
-import json
 import logging
-import os
-import shutil
-import tempfile
 import warnings
-from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer
 
-from .checkpoint import ConversionError
-
 log = logging.getLogger(__name__)
-
-MODELS = ("tokenizer", "classifier", "postprocess", "sentiment")
-ARTIFACTS = ("model.pt", "tokenizer.json", "labels.json", "conversion.json")  # what write_artifacts writes
 
 # Verification texts: several scripts, emoji, the empty string, and one longer than any
 # model's maximum length, so truncation is exercised too.
@@ -113,51 +103,3 @@ def encode_padded(tokenizer: Tokenizer, texts: list[str], length: int) -> tuple[
     padded = Tokenizer.from_str(tokenizer.to_str())
     padded.enable_padding(pad_id=tokenizer.padding["pad_id"], pad_token=tokenizer.padding["pad_token"], length=length)
     return encode(padded, texts)
-
-
-def copy_skeleton(source: Path, destination: Path) -> Path:
-    """A copy of a model repository's configs and model code, without conversion output."""
-    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(*ARTIFACTS, "__pycache__"))
-    return destination
-
-
-def check_repository(repository: Path) -> None:
-    missing = [model for model in MODELS if not (repository / model / "config.pbtxt").is_file()]
-    if missing:
-        raise ConversionError(f"{repository} is not this project's model repository: no config.pbtxt for {missing}")
-
-
-def _write_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; the server may run as another user
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-
-
-def write_artifacts(
-    repository: Path,
-    traced: torch.jit.ScriptModule,
-    tokenizer: Tokenizer,
-    labels: list[str],
-    manifest: dict,
-) -> list[Path]:
-    """model.pt, tokenizer.json and labels.json into the version folders, plus a record of the conversion."""
-    paths = {
-        "model": repository / "classifier" / "1" / "model.pt",
-        "tokenizer": repository / "tokenizer" / "1" / "tokenizer.json",
-        "labels": repository / "postprocess" / "1" / "labels.json",
-        "manifest": repository / "classifier" / "1" / "conversion.json",
-    }
-    _write_atomically(paths["model"], lambda temporary: torch.jit.save(traced, temporary))
-    _write_atomically(paths["tokenizer"], lambda temporary: tokenizer.save(temporary))
-    _write_atomically(paths["labels"], lambda temporary: Path(temporary).write_text(json.dumps(labels) + "\n"))
-    _write_atomically(
-        paths["manifest"], lambda temporary: Path(temporary).write_text(json.dumps(manifest, indent=2) + "\n")
-    )
-    return list(paths.values())

@@ -1,7 +1,7 @@
 """python -m evaluation FILE: how the served classifier does on a labelled file.
 
 Every text goes through the live server's `sentiment` ensemble (a server this command starts
-from --repository, or the one at --url); the answers are scored against the file's labels and
+from --model-repository, or the one at --url); the answers are scored against the file's labels and
 compared with eager PyTorch on the same texts. Writes report.md, results.json, confusion.png and
 reliability.png; exits 1 when a --min-* threshold is missed, 2 when the file or server is unusable.
 
@@ -12,7 +12,6 @@ reliability.png; exits 1 when a --min-* threshold is missed, 2 when the file or 
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clients.classify import ClientError, classify
+from conversion.repository import Repository
 from server import ServerFailed, start_on_free_ports
 
 from . import EvaluationError, labelled, metrics, report
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="rename the file's labels, e.g. rotten=negative,fresh=positive (repeatable)")  # fmt: skip
     parser.add_argument("--url", help="a running server (host:port of its gRPC or HTTP endpoint); default: start one")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
-    parser.add_argument("--repository", type=Path, default=Path("model_repository"),
+    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"),
                         help="the model repository served (its labels, the eager reference, the server started)")  # fmt: skip
     parser.add_argument("--no-eager", action="store_true", help="skip the comparison with eager PyTorch")
     parser.add_argument("--output", type=Path, help="report folder (default: evaluation/results/<file name>)")
@@ -69,15 +69,15 @@ def server_url(args: argparse.Namespace):
         yield args.url
         return
     log_file = Path(tempfile.mkdtemp(prefix="evaluation-")) / "server.log"
-    log.info("starting a server for %s (log: %s)", args.repository, log_file)
-    with start_on_free_ports(args.repository.resolve(), log_file) as server:
+    log.info("starting a server for %s (log: %s)", args.model_repository, log_file)
+    with start_on_free_ports(args.model_repository.resolve(), log_file) as server:
         endpoints = server.endpoints
         yield f"{endpoints.host}:{endpoints.grpc_port if args.protocol == 'grpc' else endpoints.http_port}"
 
 
 def eager_agreement(repository: Path, texts: list[str], served: np.ndarray, scored: np.ndarray) -> dict:
     """Label agreement and largest probability difference between served and eager PyTorch, on the scored texts."""
-    from conversion.eager import EagerClassifier  # torch and transformers: only when comparing
+    from harness.eager import EagerClassifier  # torch and transformers: only when comparing
 
     try:
         eager = EagerClassifier.from_repository(repository)
@@ -111,21 +111,20 @@ def missed_thresholds(args: argparse.Namespace, scores: dict) -> list[str]:
 
 
 def model_labels(repository: Path) -> list[str]:
-    path = repository / "postprocess" / "1" / "labels.json"
     try:
-        return json.loads(path.read_text())
+        return Repository(repository).labels()
     except (OSError, ValueError) as error:
-        raise EvaluationError(f"cannot read the model's labels from {path}: {error}") from None
+        raise EvaluationError(f"cannot read the model's labels from {Repository(repository).labels_file}: {error}") from None
 
 
 def check_label_order(answers, labels: list[str], url: str) -> None:
     for label, row in zip(answers.labels, answers.probs):
         if label is not None and label != labels[int(np.argmax(row))]:
-            raise EvaluationError(f"the server at {url} answers labels in another order than {labels}: is it serving --repository?")
+            raise EvaluationError(f"the server at {url} answers labels in another order than {labels}: is it serving --model-repository?")
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    labels = model_labels(args.repository)
+    labels = model_labels(args.model_repository)
     examples = labelled.read(args.file, labels, args.text_column, args.label_column, labelled.parse_mapping(args.map))
     texts = [example.text for example in examples]
     with server_url(args) as url:
@@ -140,11 +139,11 @@ def evaluate(args: argparse.Namespace) -> dict:
     return {
         "name": args.file.stem,
         "file": str(args.file),
-        "server": args.url or f"a server started from {args.repository}",
+        "server": args.url or f"a server started from {args.model_repository}",
         "labels": labels,
         "scores": metrics.score(answers.probs[scored], gold[scored], labels),
         "rejected": {str(index): reason for index, reason in answers.rejected.items()},
-        "agreement": None if args.no_eager else eager_agreement(args.repository, texts, answers.probs, scored),
+        "agreement": None if args.no_eager else eager_agreement(args.model_repository, texts, answers.probs, scored),
     }
 
 

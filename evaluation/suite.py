@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from conversion.repository import Repository
 from server import start_on_free_ports
 
 from . import datasets, labelled, metrics
@@ -37,7 +38,7 @@ VADER_NEUTRAL = 0.05  # VADER's documented compound threshold for neutral
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m evaluation.suite", description=__doc__)
-    parser.add_argument("--repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--data", type=Path, default=datasets.DATA)
     parser.add_argument("--output", type=Path, default=Path("evaluation/results"))
     return parser.parse_args(argv)
@@ -63,8 +64,8 @@ def vader_scores(analyzer, texts: list[str], gold: np.ndarray, labels: list[str]
 def zero_shot_classifier(labels: list[str], max_length: int):
     """The previous default, eager: all-MiniLM-L6-v2 with the committed label prototypes."""
     from conversion import zero_shot
-    from conversion.__main__ import default_model_folder
-    from conversion.eager import EagerClassifier
+    from conversion.checkpoint import default_model_folder
+    from harness.eager import EagerClassifier
 
     eager = EagerClassifier.prototype_classifier(default_model_folder(), zero_shot.DEFAULT_PROTOTYPES, max_length)
     if eager.labels != labels:
@@ -88,12 +89,12 @@ def served(args: argparse.Namespace) -> dict[str, dict]:
     """The evaluator's result for each data set, against one server started for all of them."""
     results = {}
     log_file = Path(tempfile.mkdtemp(prefix="evaluation-")) / "server.log"
-    with start_on_free_ports(args.repository.resolve(), log_file) as server:
+    with start_on_free_ports(args.model_repository.resolve(), log_file) as server:
         url = f"{server.endpoints.host}:{server.endpoints.grpc_port}"
         for name, extra in SETS.items():
             log.info("%s: served", name)
             folder = args.output / name
-            argv = [str(args.data / f"{name}.csv"), "--url", url, "--repository", str(args.repository), "--output", str(folder)]
+            argv = [str(args.data / f"{name}.csv"), "--url", url, "--model-repository", str(args.model_repository), "--output", str(folder)]
             if evaluator.main([*argv, *extra]) != 0:
                 raise RuntimeError(f"the evaluation of {name} failed")
             results[name] = json.loads((folder / "results.json").read_text())
@@ -130,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         datasets.prepare(args.data)
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    labels = evaluator.model_labels(args.repository)
+    labels = evaluator.model_labels(args.model_repository)
     results = served(args)
     # The zero-shot head reads texts as far as the served model does.
-    max_length = json.loads((args.repository / "classifier" / "1" / "conversion.json").read_text())["max_length"]
+    max_length = Repository(args.model_repository).manifest().max_length
     vader, zero_shot = SentimentIntensityAnalyzer(), zero_shot_classifier(labels, max_length)
     rows = []
     for name in SETS:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from transformers import AutoModel, AutoTokenizer
 
 from conversion import adapter
-from conversion.__main__ import default_model_folder
+from conversion.checkpoint import default_model_folder
 from conversion.sentence_classifier import embed
 
 from . import datasets, labelled

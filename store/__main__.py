@@ -1,6 +1,6 @@
 """python -m store: publish a converted repository to an S3-compatible store, list and fetch versions.
 
-  python -m store publish s3://http://host:8333/models/sentiment [--repository DIR] [--name NAME] [--exist-ok]
+  python -m store publish s3://http://host:8333/models/sentiment [--model-repository DIR] [--name NAME] [--exist-ok]
   python -m store versions s3://http://host:8333/models/sentiment
   python -m store fetch s3://http://host:8333/models/sentiment/<version> DIR
 
@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     publishing = commands.add_parser("publish", help="upload a converted repository as a new version; prints its URL")
     publishing.add_argument("destination", help="s3:// URL the version goes under")
-    publishing.add_argument("--repository", type=Path, default=Path("model_repository"))
+    publishing.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
     publishing.add_argument("--name", help="prefix for the version, e.g. a release: <name>-<digest>")
     publishing.add_argument("--create-bucket", action="store_true", help="create the bucket when it does not exist")
     publishing.add_argument(
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.command == "publish":
-            print(publish(args.repository, args.destination, args.name, args.create_bucket, args.exist_ok))
+            print(publish(args.model_repository, args.destination, args.name, args.create_bucket, args.exist_ok))
         elif args.command == "versions":
             location = Location.parse(args.location)
             with user_errors(location):

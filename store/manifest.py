@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from conversion.repository import MANIFEST_FILE
+
 from .errors import StoreError
 
 FILENAME = "manifest.json"
 FORMAT = 1
-# Written by python -m conversion; a repository without it has not been converted.
-CONVERSION_RECORD = "classifier/1/conversion.json"
 # What built the artifacts: recorded so a version can be rebuilt or its loader matched.
 LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy")
 DIGEST_LENGTH = 16
@@ -60,9 +60,9 @@ def version_name(files: dict[str, dict], name: str | None = None) -> str:
 
 def build(repository: Path, name: str | None = None) -> dict:
     """The manifest of a converted repository."""
-    record = repository / CONVERSION_RECORD
+    record = repository / MANIFEST_FILE
     if not record.is_file():
-        raise StoreError(f"{repository} has not been converted ({CONVERSION_RECORD} is missing): run python -m conversion first")
+        raise StoreError(f"{repository} has not been converted ({MANIFEST_FILE} is missing): run python -m conversion first")
     files = {
         relative: {"sha256": sha256_file(repository / relative), "bytes": (repository / relative).stat().st_size}
         for relative in repository_files(repository)

@@ -1,23 +1,16 @@
-"""Fixtures: tiny and default checkpoints converted into temporary repositories, served by a real Triton."""
+"""Fixtures: tiny and default checkpoints converted into temporary repositories, served by a real
+Triton through the project's own pytest plugin (server/pytest_plugin.py)."""
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import conversion.__main__ as conversion_cli
-from conversion import export
-from conversion.eager import EagerClassifier
-from server import TritonServer, start_on_free_ports
-from tests import tiny_roberta
-
-PROJECT = Path(__file__).resolve().parents[1]
-ADMIN_KEY = "key-the-tests-know"
-
-
-def repository_skeleton(destination: Path) -> Path:
-    """The committed model repository (configs and model.py files) without conversion output."""
-    return export.copy_skeleton(PROJECT / "model_repository", destination)
+from conversion.convert import ConversionOptions, convert
+from harness import tiny_roberta
+from harness.eager import EagerClassifier
+from server import TritonServer
+from tests.support import ADMIN_KEY, repository_skeleton
 
 
 @pytest.fixture(scope="session")
@@ -28,14 +21,14 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_roberta_repository(tmp_path_factory, tiny_checkpoint) -> Path:
     repository = repository_skeleton(tmp_path_factory.mktemp("tiny") / "model_repository")
-    assert conversion_cli.main(["--model", str(tiny_checkpoint), "--repository", str(repository)]) == 0
+    convert(ConversionOptions(str(tiny_checkpoint), repository))
     return repository
 
 
 @pytest.fixture(scope="session")
 def minilm_repository(tmp_path_factory) -> Path:
     repository = repository_skeleton(tmp_path_factory.mktemp("minilm") / "model_repository")
-    assert conversion_cli.main(["--default", "--repository", str(repository)]) == 0
+    convert(ConversionOptions.default(model_repository=repository))
     return repository
 
 
@@ -47,11 +40,10 @@ class Served:
 
 
 @pytest.fixture(scope="session", params=["tiny_roberta", "minilm"])
-def served(request, tmp_path_factory) -> Served:
+def served(request, start_triton) -> Served:
     """A running server per model, with the in-process reference it must match."""
     repository = request.getfixturevalue(f"{request.param}_repository")
     reference = EagerClassifier.from_repository(repository)
-    log_file = tmp_path_factory.mktemp("logs") / f"{request.param}.log"
-    server = start_on_free_ports(repository, log_file, admin_key=ADMIN_KEY)
+    server = start_triton(repository, admin_key=ADMIN_KEY)
     yield Served(request.param, server, reference)
-    server.stop()
+    server.stop()  # before the next model's server starts

@@ -1,18 +1,19 @@
 """Low-rank adapters: what conversion merges into plain weights computes what was trained, and a
 tiny encoder with an adapter converts and serves like any checkpoint."""
 
-import json
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import AutoModel
 
-import conversion.__main__ as conversion_cli
 from conversion import adapter
 from conversion.checkpoint import ConversionError
-from conversion.eager import EagerClassifier
+from conversion.convert import ConversionOptions, convert
+from conversion.repository import Repository
 from conversion.sentence_classifier import SentenceClassifier
-from tests.conftest import repository_skeleton
+from harness.eager import EagerClassifier
+from tests.support import repository_skeleton
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -65,19 +66,17 @@ def test_converts_with_an_adapter_and_the_eager_reference_rebuilds_it(tiny_check
     path = tmp_path / "adapter.safetensors"
     trained_adapter(tiny_checkpoint, path)
     repository = repository_skeleton(tmp_path / "model_repository")
-    argv = ["--model", str(tiny_checkpoint), "--adapter", str(path), "--repository", str(repository), "--token-budget", "64"]
-    assert conversion_cli.main(argv) == 0
-    manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
-    assert manifest["adapter"] == str(path) and manifest["labels"] == LABELS
-    assert manifest["grouped_max_abs_difference"] <= 1e-4
+    manifest = convert(ConversionOptions(str(tiny_checkpoint), repository, adapter=path, token_budget=64))
+    assert manifest.adapter == str(path) and manifest.labels == LABELS
+    assert manifest.grouped_max_abs_difference <= 1e-4
     eager = EagerClassifier.from_repository(repository)
-    module = torch.jit.load(str(repository / "classifier" / "1" / "model.pt"))
+    module = torch.jit.load(str(Repository(repository).model_file))
     ids = torch.tensor([eager.token_ids("the adapter is merged before tracing")])
     with torch.no_grad():
         assert torch.allclose(module(ids, torch.ones_like(ids)), torch.from_numpy(eager.logits(["the adapter is merged before tracing"])), atol=1e-4)
 
 
-def test_one_head_per_encoder(tiny_checkpoint, tmp_path, caplog):
-    argv = ["--model", str(tiny_checkpoint), "--adapter", "a.safetensors", "--prototypes", "p.json"]
-    assert conversion_cli.main([*argv, "--repository", str(repository_skeleton(tmp_path / "r"))]) == 1
-    assert "--prototypes and --adapter are two heads for one encoder: choose one" in caplog.text
+def test_one_head_per_encoder(tiny_checkpoint, tmp_path):
+    options = ConversionOptions(str(tiny_checkpoint), repository_skeleton(tmp_path / "r"), adapter=Path("a.safetensors"), prototypes=Path("p.json"))
+    with pytest.raises(ConversionError, match="--prototypes and --adapter are two heads for one encoder: choose one"):
+        convert(options)

@@ -9,7 +9,7 @@ import pytest
 
 from clients import Classifier, ClientError, classify
 from server import Endpoints
-from tests.conftest import PROJECT
+from tests.support import PROJECT
 
 pytestmark = pytest.mark.integration
 

@@ -11,20 +11,17 @@ import torch
 from tokenizers import Tokenizer
 from transformers import AutoModelForSequenceClassification
 
-import conversion.__main__ as conversion_cli
 from conversion import checkpoint, zero_shot
 from conversion.checkpoint import ConversionError
-from tests import tiny_roberta
-from tests.conftest import PROJECT, repository_skeleton
+from conversion.convert import ConversionOptions, convert
+from conversion.repository import Repository
+from harness import tiny_roberta
+from tests.support import PROJECT, repository_skeleton
 
 
 @pytest.fixture
 def repository(tmp_path):
     return repository_skeleton(tmp_path / "model_repository")
-
-
-def convert(*argv: str) -> int:
-    return conversion_cli.main(list(argv))
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess:
@@ -35,14 +32,14 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_repository, tiny_checkpoint):
-    version = {model: tiny_roberta_repository / model / "1" for model in ("classifier", "tokenizer", "postprocess")}
-    manifest = json.loads((version["classifier"] / "conversion.json").read_text())
-    assert manifest["max_abs_difference"] <= 1e-4
-    assert manifest["max_length"] == tiny_roberta.MAX_LENGTH
-    assert json.loads((version["postprocess"] / "labels.json").read_text()) == tiny_roberta.LABELS
-    assert Tokenizer.from_file(str(version["tokenizer"] / "tokenizer.json")).truncation["max_length"] == 64
+    repository = Repository(tiny_roberta_repository)
+    manifest = repository.check()
+    assert manifest.max_abs_difference <= 1e-4
+    assert manifest.max_length == tiny_roberta.MAX_LENGTH
+    assert json.loads(repository.labels_file.read_text()) == tiny_roberta.LABELS
+    assert Tokenizer.from_file(str(repository.tokenizer_file)).truncation["max_length"] == 64
 
-    traced = torch.jit.load(str(version["classifier"] / "model.pt"))
+    traced = torch.jit.load(str(repository.model_file))
     eager = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint).eval()
     ids = torch.tensor([[0, 40, 41, 42, 2, 1, 1], [0, 50, 51, 52, 53, 54, 2]])
     mask = (ids != 1).long()
@@ -51,14 +48,14 @@ def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_reposi
 
 
 def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_repository, tiny_checkpoint):
-    manifest = json.loads((tiny_roberta_repository / "classifier" / "1" / "conversion.json").read_text())
-    budget = manifest["token_budget"]
+    manifest = Repository(tiny_roberta_repository).manifest()
+    budget = manifest.token_budget
     assert budget["chosen_by"] == "fastest on this CPU"
     assert str(budget["cpu"]) in budget["seconds_by_cpu_budget"]
     assert budget["seconds_by_cpu_budget"][str(budget["cpu"])] == min(budget["seconds_by_cpu_budget"].values())
-    assert manifest["grouped_max_abs_difference"] <= 1e-4
+    assert manifest.grouped_max_abs_difference <= 1e-4
 
-    module = torch.jit.load(str(tiny_roberta_repository / "classifier" / "1" / "model.pt"))
+    module = torch.jit.load(str(Repository(tiny_roberta_repository).model_file))
     assert (module.cpu_token_budget, module.gpu_token_budget) == (budget["cpu"], budget["gpu"])
     eager = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint).eval()
     lengths = [64, 3, 17, 2, 64, 9, 40]  # scrambled, padded to the maximum length as the tokenizer model sends them
@@ -71,10 +68,10 @@ def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_re
 
 
 def test_a_given_token_budget_is_used_and_a_bad_one_refused(tiny_checkpoint, repository):
-    argv = ["--model", str(tiny_checkpoint), "--repository", str(repository)]
-    assert convert(*argv, "--token-budget", "96", "--gpu-token-budget", "2048") == 0
-    manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
-    assert manifest["token_budget"] == {"cpu": 96, "gpu": 2048, "chosen_by": "--token-budget"}
+    manifest = convert(ConversionOptions(str(tiny_checkpoint), repository, token_budget=96, gpu_token_budget=2048))
+    assert manifest.token_budget == {"cpu": 96, "gpu": 2048, "chosen_by": "--token-budget"}
+    assert Repository(repository).manifest() == manifest
+    argv = ["--model", str(tiny_checkpoint), "--model-repository", str(repository)]
     for bad in ("0", "-5", "many"):
         result = run_cli(*argv, "--token-budget", bad)
         assert result.returncode == 2 and "must be a positive integer" in result.stderr
@@ -86,32 +83,33 @@ def test_artifacts_are_readable_by_other_users(tiny_roberta_repository):
 
 
 def test_int8_quantisation_records_its_accuracy_change(tiny_checkpoint, repository):
-    assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--quantize", "int8") == 0
-    manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
-    change = manifest["quantization_accuracy_change"]
-    assert manifest["quantize"] == "int8" and manifest["max_abs_difference"] <= 1e-4
+    manifest = convert(ConversionOptions(str(tiny_checkpoint), repository, quantize="int8"))
+    change = manifest.quantization_accuracy_change
+    assert manifest.quantize == "int8" and manifest.max_abs_difference <= 1e-4
     assert 0 < change["max_probability_difference"] < 1
     agreed, total = map(int, change["label_agreement"].split("/"))
     assert 0 <= agreed <= total == 11
-    traced = torch.jit.load(str(repository / "classifier" / "1" / "model.pt"))
+    traced = torch.jit.load(str(Repository(repository).model_file))
     assert "quantized::linear_dynamic" in str(traced.inlined_graph)
 
 
 def test_refuses_to_write_above_the_tolerance(tiny_checkpoint, repository):
-    assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--tolerance", "-1") == 1
-    assert not (repository / "classifier" / "1" / "model.pt").exists()
-    assert not (repository / "tokenizer" / "1" / "tokenizer.json").exists()
+    with pytest.raises(ConversionError, match="differs from eager PyTorch .* nothing written"):
+        convert(ConversionOptions(str(tiny_checkpoint), repository, tolerance=-1))
+    assert not Repository(repository).model_file.exists()
+    assert not Repository(repository).tokenizer_file.exists()
 
 
 def test_labels_and_max_length_flags(tiny_checkpoint, repository):
-    argv = ["--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "bad,meh,good"]
-    assert convert(*argv, "--max-length", "16") == 0
+    argv = ["--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "bad,meh,good"]  # the older spelling
+    assert run_cli(*argv, "--max-length", "16", "--token-budget", "64").returncode == 0
     assert json.loads((repository / "postprocess" / "1" / "labels.json").read_text()) == ["bad", "meh", "good"]
     assert Tokenizer.from_file(str(repository / "tokenizer" / "1" / "tokenizer.json")).truncation["max_length"] == 16
 
 
 def test_labels_flag_must_match_the_model(tiny_checkpoint, repository):
-    assert convert("--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "a,b") == 1
+    with pytest.raises(ConversionError, match="--labels names 2 labels but the model has 3 outputs"):
+        convert(ConversionOptions(str(tiny_checkpoint), repository, labels=["a", "b"]))
 
 
 def test_cardiffnlp_labels_are_known(tiny_checkpoint):
@@ -123,14 +121,14 @@ def test_cardiffnlp_labels_are_known(tiny_checkpoint):
 
 
 def test_unreachable_hub_gives_a_clear_message(repository):
-    result = run_cli("--model", "cardiffnlp/twitter-roberta-base-sentiment", "--repository", str(repository))
+    result = run_cli("--model", "cardiffnlp/twitter-roberta-base-sentiment", "--model-repository", str(repository))
     assert result.returncode == 1
     assert "cannot load the tokenizer from hub id 'cardiffnlp/twitter-roberta-base-sentiment'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_a_folder_that_is_not_a_checkpoint_gives_a_clear_message(tmp_path, repository):
-    result = run_cli("--model", str(tmp_path), "--repository", str(repository))
+    result = run_cli("--model", str(tmp_path), "--model-repository", str(repository))
     assert result.returncode == 1
     assert "is not a Hugging Face checkpoint: it has no config.json" in result.stderr
     assert "Traceback" not in result.stderr
@@ -138,7 +136,7 @@ def test_a_folder_that_is_not_a_checkpoint_gives_a_clear_message(tmp_path, repos
 
 def test_a_folder_that_is_not_a_repository_is_refused(tiny_checkpoint, tmp_path):
     with pytest.raises(ConversionError, match="not this project's model repository"):
-        conversion_cli.convert(conversion_cli.parse_args(["--model", str(tiny_checkpoint), "--repository", str(tmp_path)]))
+        convert(ConversionOptions(str(tiny_checkpoint), tmp_path))
 
 
 def test_remote_code_runs_only_with_the_flag(tiny_checkpoint, tmp_path, repository):
@@ -153,9 +151,9 @@ def test_remote_code_runs_only_with_the_flag(tiny_checkpoint, tmp_path, reposito
     config["auto_map"] = {"AutoModelForSequenceClassification": "custom_model.CustomModel"}
     (folder / "config.json").write_text(json.dumps(config))
 
-    assert convert("--model", str(folder), "--repository", str(repository)) == 0
+    convert(ConversionOptions(str(folder), repository, token_budget=64))
     assert not marker.exists()
-    assert convert("--model", str(folder), "--repository", str(repository), "--trust-remote-code") == 0
+    convert(ConversionOptions(str(folder), repository, token_budget=64, trust_remote_code=True))
     assert marker.exists()
 
 

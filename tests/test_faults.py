@@ -13,7 +13,7 @@ import pytest
 
 from clients import Classifier, ClientError
 from server.processes import python_stubs
-from tests.launcher import Launcher
+from tests.support import Launcher
 
 pytestmark = pytest.mark.integration
 CLIENT_TIMEOUT = 20.0

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from conversion import export, length_grouping
-from tests import tiny_roberta
+from harness import tiny_roberta
 
 PAD = 1  # RoBERTa's padding id
 

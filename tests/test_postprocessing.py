@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
-from postprocessing import InvalidLogits, classifier_logit_count, load_labels, postprocess, softmax
+from harness.model_code import postprocessing
 
 LABELS = ["negative", "neutral", "positive"]
 
 
 def test_postprocess_picks_the_argmax_label_and_its_probability():
     logits = np.array([[0.0, 1.0, 3.0], [2.0, 0.0, -1.0]], dtype=np.float32)
-    label, score, probs = postprocess(logits, LABELS)
+    label, score, probs = postprocessing.postprocess(logits, LABELS)
     assert label.tolist() == [[b"positive"], [b"negative"]]
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(probs, expected, rtol=1e-6)
@@ -21,13 +21,13 @@ def test_postprocess_picks_the_argmax_label_and_its_probability():
 
 
 def test_softmax_is_stable_for_large_logits():
-    probs = softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
+    probs = postprocessing.softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
     np.testing.assert_allclose(probs, [[1.0, 0.0, 0.0]])
     assert np.isfinite(probs).all()
 
 
 def test_non_ascii_label_names_are_utf8():
-    label, _, _ = postprocess(np.array([[0.0, 1.0]], dtype=np.float32), ["négatif", "positif 😀"])
+    label, _, _ = postprocessing.postprocess(np.array([[0.0, 1.0]], dtype=np.float32), ["négatif", "positif 😀"])
     assert label[0, 0].decode("utf-8") == "positif 😀"
 
 
@@ -39,19 +39,19 @@ def test_non_ascii_label_names_are_utf8():
     ],
 )
 def test_postprocess_rejects_logits_that_do_not_fit(logits, message):
-    with pytest.raises(InvalidLogits, match=message):
-        postprocess(logits, LABELS)
+    with pytest.raises(postprocessing.InvalidLogits, match=message):
+        postprocessing.postprocess(logits, LABELS)
 
 
 def test_load_labels(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(LABELS))
-    assert load_labels(path) == LABELS
+    assert postprocessing.load_labels(path) == LABELS
 
 
 def test_load_labels_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="labels.json is missing"):
-        load_labels(tmp_path / "labels.json")
+        postprocessing.load_labels(tmp_path / "labels.json")
 
 
 @pytest.mark.parametrize("content", ['{"a": 1}', '["only-one"]', "[1, 2]"])
@@ -59,14 +59,14 @@ def test_load_labels_rejects_malformed_files(tmp_path, content):
     path = tmp_path / "labels.json"
     path.write_text(content)
     with pytest.raises(ValueError, match="JSON list of at least two label names"):
-        load_labels(path)
+        postprocessing.load_labels(path)
 
 
 def test_load_labels_rejects_a_file_that_is_not_json(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text('["negative", "neutral",')
     with pytest.raises(ValueError, match=r"labels.json is not valid JSON .*python -m conversion"):
-        load_labels(path)
+        postprocessing.load_labels(path)
 
 
 def test_load_labels_refuses_a_count_that_disagrees_with_the_classifier(tmp_path):
@@ -75,15 +75,15 @@ def test_load_labels_refuses_a_count_that_disagrees_with_the_classifier(tmp_path
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(["negative", "positive"]))
 
-    assert classifier_logit_count(manifest) == 3
+    assert postprocessing.classifier_logit_count(manifest) == 3
     with pytest.raises(ValueError, match=r"labels.json names 2 labels but the classifier outputs 3 logits: .*conversion"):
-        load_labels(path, logit_count=classifier_logit_count(manifest))
+        postprocessing.load_labels(path, logit_count=postprocessing.classifier_logit_count(manifest))
     path.write_text(json.dumps(LABELS))
-    assert load_labels(path, logit_count=3) == LABELS
+    assert postprocessing.load_labels(path, logit_count=3) == LABELS
 
 
 def test_classifier_logit_count_without_or_with_a_broken_record(tmp_path):
-    assert classifier_logit_count(tmp_path / "conversion.json") is None
+    assert postprocessing.classifier_logit_count(tmp_path / "conversion.json") is None
     (tmp_path / "conversion.json").write_text("{}")
     with pytest.raises(ValueError, match="conversion.json is not a conversion record"):
-        classifier_logit_count(tmp_path / "conversion.json")
+        postprocessing.classifier_logit_count(tmp_path / "conversion.json")

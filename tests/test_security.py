@@ -5,7 +5,6 @@ Remote code in conversion: tests/test_conversion.py::test_remote_code_runs_only_
 """
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -13,7 +12,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from tests.conftest import ADMIN_KEY
+from tests.support import ADMIN_KEY
 
 pytestmark = pytest.mark.integration
 

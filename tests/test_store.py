@@ -14,9 +14,10 @@ import pytest
 from clients import classify
 from server.object_store import LocalObjectStore
 from server.process import free_ports
+from conversion.repository import MANIFEST_FILE
 from store import Location, StoreError
 from store import manifest as manifests
-from tests.launcher import PROJECT, Launcher
+from tests.support import PROJECT, Launcher
 
 TEXTS = ["I love this", "I hate mondays", "The report is due on Friday.", "meh " * 40]
 
@@ -147,7 +148,7 @@ def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, 
     assert sorted(manifest["files"]) == local and "classifier/1/model.pt" in local
     for relative in local:
         assert manifest["files"][relative]["sha256"] == manifests.sha256_file(tiny_roberta_repository / relative)
-    assert manifest["conversion"] == json.loads((tiny_roberta_repository / manifests.CONVERSION_RECORD).read_text())
+    assert manifest["conversion"] == json.loads((tiny_roberta_repository / MANIFEST_FILE).read_text())
     assert set(manifest["libraries"]) >= {"torch", "transformers", "tokenizers"}
 
 

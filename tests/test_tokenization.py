@@ -5,9 +5,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from conversion.export import serving_tokenizer
-from tests import tiny_roberta
+from harness import tiny_roberta
 from tests.texts import LONG_TEXT, MEGABYTE_TEXT, PARITY_TEXTS
-from tokenization import InvalidText, TextEncoder, decode_texts, pad
+from harness.model_code import tokenization
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def tokenizer_file(tiny_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tokenizer(tokenizer_file):
-    return TextEncoder.load(tokenizer_file)
+    return tokenization.TextEncoder.load(tokenizer_file)
 
 
 def tokenize_requests(encoder, requests):
@@ -31,12 +31,12 @@ def texts(*items: bytes) -> np.ndarray:
 
 
 def test_decode_texts_reads_utf8():
-    assert decode_texts(texts("héllo 👋".encode(), b"", "日本".encode())) == ["héllo 👋", "", "日本"]
+    assert tokenization.decode_texts(texts("héllo 👋".encode(), b"", "日本".encode())) == ["héllo 👋", "", "日本"]
 
 
 def test_decode_texts_names_the_invalid_item():
-    with pytest.raises(InvalidText, match=r"TEXT\[1\] is not valid UTF-8: invalid continuation byte at byte 0"):
-        decode_texts(texts(b"ok", b"\xc3\x28"))
+    with pytest.raises(tokenization.InvalidText, match=r"TEXT\[1\] is not valid UTF-8: invalid continuation byte at byte 0"):
+        tokenization.decode_texts(texts(b"ok", b"\xc3\x28"))
 
 
 def unpadded(ids: np.ndarray, mask: np.ndarray) -> list[list[int]]:
@@ -69,7 +69,7 @@ def test_long_text_is_truncated(tokenizer):
 def test_invalid_request_fails_alone(tokenizer):
     reference = tokenize_requests(tokenizer, [texts(b"first"), texts(b"third one")])
     results = tokenize_requests(tokenizer, [texts(b"first"), texts(b"bad \xff"), texts(b"third one")])
-    assert isinstance(results[1], InvalidText)
+    assert isinstance(results[1], tokenization.InvalidText)
     for expected, got in zip(reference, [results[0], results[2]]):
         np.testing.assert_array_equal(expected[0], got[0])
         np.testing.assert_array_equal(expected[1], got[1])
@@ -77,7 +77,7 @@ def test_invalid_request_fails_alone(tokenizer):
 
 def test_all_requests_invalid(tokenizer):
     results = tokenize_requests(tokenizer, [texts(b"\xff"), texts(b"\xfe")])
-    assert all(isinstance(result, InvalidText) for result in results)
+    assert all(isinstance(result, tokenization.InvalidText) for result in results)
 
 
 def test_matches_the_hugging_face_tokenizer(tokenizer, tiny_checkpoint):
@@ -89,18 +89,18 @@ def test_matches_the_hugging_face_tokenizer(tokenizer, tiny_checkpoint):
 
 def test_load_names_a_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenizer.json is missing.*python -m conversion"):
-        TextEncoder.load(tmp_path / "tokenizer.json")
+        tokenization.TextEncoder.load(tmp_path / "tokenizer.json")
 
 
 def test_load_refuses_a_file_without_truncation(tiny_checkpoint, tmp_path):
     path = tmp_path / "tokenizer.json"
     AutoTokenizer.from_pretrained(tiny_checkpoint).backend_tokenizer.save(str(path))
     with pytest.raises(ValueError, match="sets no truncation or padding"):
-        TextEncoder.load(path)
+        tokenization.TextEncoder.load(path)
 
 
 def test_pad_right_pads_rows_to_a_length():
-    ids, mask = pad([[0, 5, 2], [0, 2]], pad_id=1, length=5)
+    ids, mask = tokenization.pad([[0, 5, 2], [0, 2]], pad_id=1, length=5)
     assert ids.tolist() == [[0, 5, 2, 1, 1], [0, 2, 1, 1, 1]]
     assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 1, 0, 0, 0]]
     assert ids.dtype == mask.dtype == np.int64

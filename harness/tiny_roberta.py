@@ -1,8 +1,8 @@
-"""The tests' tiny random RoBERTa classifier, its tokenizer trained on the text the tests ship."""
+"""The tests' tiny random RoBERTa classifier, its tokenizer trained on the text shipped beside it."""
 
 from pathlib import Path
 
-from conversion import random_checkpoint
+from . import random_checkpoint
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus.txt"
 MAX_LENGTH = random_checkpoint.TINY["max_length"]

@@ -1,4 +1,5 @@
-"""`python -m server` run as a user runs it: a subprocess whose output the tests read."""
+"""What the tests share: the project's paths, the admin key the served fixture uses, a repository
+skeleton to convert into, and `python -m server` run as a user runs it."""
 
 import os
 import subprocess
@@ -6,14 +7,23 @@ import sys
 import time
 from pathlib import Path
 
+from conversion.repository import Repository
 from server import Endpoints
 from server.processes import children
 
 PROJECT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "key-the-tests-know"
 READY_MARKER = "Ctrl-C stops it"
 
 
+def repository_skeleton(destination: Path) -> Path:
+    """The committed model repository (configs and model.py files) without conversion output."""
+    return Repository(PROJECT / "model_repository").copy_skeleton(destination)
+
+
 class Launcher:
+    """`python -m server` as a subprocess whose output the tests read."""
+
     def __init__(self, repository: Path, workdir: Path, *arguments: str, **environment: str):
         self.endpoints = Endpoints.on_free_ports()
         self.output_file = workdir / "launcher.out"

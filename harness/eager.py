@@ -1,17 +1,17 @@
 """The eager PyTorch classifier a repository was converted from, with the Hugging Face tokenizer.
 
-Rebuilt from the conversion.json record; tests compare the server against it and the benchmark's
-FastAPI peer serves it.
+Rebuilt from the repository's manifest; tests and the evaluator compare the server against it and
+the benchmark's FastAPI peer serves it.
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from . import adapter, export, zero_shot
+from conversion import adapter, export, zero_shot
+from conversion.repository import Repository
 
 
 class EagerClassifier:
@@ -44,15 +44,15 @@ class EagerClassifier:
 
     @classmethod
     def from_repository(cls, repository: Path) -> "EagerClassifier":
-        """The model recorded in classifier/1/conversion.json, with the labels conversion wrote."""
-        manifest = json.loads((repository / "classifier" / "1" / "conversion.json").read_text())
-        if manifest.get("adapter"):
-            eager = cls.adapted_classifier(manifest["source"], Path(manifest["adapter"]), manifest["max_length"])
-        elif manifest["zero_shot_prototypes"]:
-            eager = cls.prototype_classifier(manifest["source"], Path(manifest["zero_shot_prototypes"]), manifest["max_length"])
+        """The model recorded in the repository's manifest, with the labels conversion wrote."""
+        manifest = Repository(repository).manifest()
+        if manifest.adapter:
+            eager = cls.adapted_classifier(manifest.source, Path(manifest.adapter), manifest.max_length)
+        elif manifest.zero_shot_prototypes:
+            eager = cls.prototype_classifier(manifest.source, Path(manifest.zero_shot_prototypes), manifest.max_length)
         else:
-            eager = cls.sequence_classifier(manifest["source"], manifest["max_length"])
-        eager.labels = manifest["labels"]
+            eager = cls.sequence_classifier(manifest.source, manifest.max_length)
+        eager.labels = manifest.labels
         return eager
 
     def token_ids(self, text: str) -> list[int]:

@@ -1,0 +1,26 @@
+"""The model repository's logic modules, importable by name outside Triton.
+
+Triton loads each model.py with its own folder on the path, so model.py imports its sibling
+(`from tokenization import ...`). Tests and benchmarks get the same modules from here:
+
+    from harness.model_code import postprocessing, tokenization, torchscript
+"""
+
+import importlib
+import sys
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+FOLDERS = {
+    "tokenization": PROJECT / "model_repository" / "tokenizer" / "1",
+    "postprocessing": PROJECT / "model_repository" / "postprocess" / "1",
+    "torchscript": PROJECT / "server" / "backends" / "pytorch",
+}
+
+for _folder in FOLDERS.values():
+    if str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
+
+tokenization = importlib.import_module("tokenization")
+postprocessing = importlib.import_module("postprocessing")
+torchscript = importlib.import_module("torchscript")
