@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
-    assert benchmarks_cli.main(["--quick", "--repository", str(minilm_repository), "--output", str(tmp_path)]) == 0
+    assert benchmarks_cli.main(["--quick", "--model-repository", str(minilm_repository), "--output", str(tmp_path)]) == 0
 
     results = json.loads((tmp_path / "default" / "varied" / "results.json").read_text())
     for system in ("served", "client_side", "fastapi"):
@@ -32,7 +32,7 @@ def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
 
 
 def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
-    argv = ["--repository", str(minilm_repository), "--output", str(tmp_path), "--concurrency", "8"]
+    argv = ["--model-repository", str(minilm_repository), "--output", str(tmp_path), "--concurrency", "8"]
     assert soak.main([*argv, "--minutes", "0.5", "--step-seconds", "15", "--judge-minutes", "0.5"]) == 0
 
     result = json.loads((tmp_path / "soak.json").read_text())

@@ -126,7 +126,7 @@ def grpc_url(served) -> str:
 
 def test_scores_the_served_model_and_agrees_with_eager(served, tmp_path, capsys):
     path = labelled_file(served, tmp_path / "texts.jsonl", wrong=5)
-    argv = [str(path), "--url", grpc_url(served), "--repository", str(served.server.repository), "--output", str(tmp_path / "out")]
+    argv = [str(path), "--url", grpc_url(served), "--model-repository", str(served.server.repository), "--output", str(tmp_path / "out")]
     assert evaluation_cli.main([*argv, "--min-accuracy", "0.7"]) == 0
     result = json.loads((tmp_path / "out" / "results.json").read_text())
     count = len(PARITY_TEXTS)
@@ -148,7 +148,7 @@ def test_a_down_server_and_a_bad_file_exit_2_with_one_line(served, tmp_path, cap
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     path = labelled_file(served, tmp_path / "texts.jsonl", wrong=0)
-    repository = ["--repository", str(served.server.repository), "--output", str(tmp_path / "out")]
+    repository = ["--model-repository", str(served.server.repository), "--output", str(tmp_path / "out")]
     assert evaluation_cli.main([str(path), "--url", f"127.0.0.1:{closed_port}", *repository]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("evaluation: cannot reach the Triton server") and "\n" not in error
@@ -162,7 +162,7 @@ def test_starts_its_own_server_when_no_url_is_given(tiny_roberta_repository, tmp
     labels = json.loads((tiny_roberta_repository / "postprocess" / "1" / "labels.json").read_text())
     path = write(tmp_path / "few.csv", "text,label\n" + "".join(f"text number {i},{labels[i % len(labels)]}\n" for i in range(6)))
     output = tmp_path / "out"
-    assert evaluation_cli.main([str(path), "--repository", str(tiny_roberta_repository), "--output", str(output), "--protocol", "http"]) == 0
+    assert evaluation_cli.main([str(path), "--model-repository", str(tiny_roberta_repository), "--output", str(output), "--protocol", "http"]) == 0
     result = json.loads((output / "results.json").read_text())
     assert result["scores"]["count"] == 6 and result["agreement"]["same_label"] == 6
 

@@ -100,7 +100,7 @@ def store_cli(store: LocalObjectStore, *arguments: str, **environment: str) -> s
 
 
 def publish(store: LocalObjectStore, repository: Path, *arguments: str) -> str:
-    result = store_cli(store, "publish", store.url("models", "sentiment"), "--repository", str(repository), "--create-bucket", *arguments)
+    result = store_cli(store, "publish", store.url("models", "sentiment"), "--model-repository", str(repository), "--create-bucket", *arguments)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -154,13 +154,13 @@ def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, 
 
 @pytest.mark.integration
 def test_a_version_is_never_published_twice(object_store, published, tiny_roberta_repository):
-    result = store_cli(object_store, "publish", str(Location.parse(published).parent), "--repository", str(tiny_roberta_repository))
+    result = store_cli(object_store, "publish", str(Location.parse(published).parent), "--model-repository", str(tiny_roberta_repository))
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"store: version {Location.parse(published).name} is already published at {published}; "
         "published versions are never overwritten"
     )
-    again = store_cli(object_store, "publish", str(Location.parse(published).parent), "--repository", str(tiny_roberta_repository), "--exist-ok")
+    again = store_cli(object_store, "publish", str(Location.parse(published).parent), "--model-repository", str(tiny_roberta_repository), "--exist-ok")
     assert (again.returncode, again.stdout.strip()) == (0, published)
     listed = store_cli(object_store, "versions", str(Location.parse(published).parent))
     assert Location.parse(published).name in listed.stdout.split()
