@@ -23,8 +23,9 @@ from pathlib import Path
 from store import StoreError, fetch
 
 from .installation import TritonNotInstalled
-from .process import ADMIN_KEY_HEADER, RESTRICTED_APIS, Endpoints, ServerFailed, TritonServer
+from .process import Endpoints, ServerFailed, TritonServer
 from .supervisor import Supervisor
+from .triton_flags import ADMIN_KEY_HEADER, RESTRICTED_APIS
 
 log = logging.getLogger("server")
 

@@ -10,14 +10,14 @@ one of them directly are single-model requests, which Triton's own shutdown lets
 
 This needs --model-control-mode=explicit. The model-repository API is restricted to a key that only
 the process stopping the server holds (REPOSITORY_KEY_HEADER), so nobody else can load or unload.
-The image copies this file beside docker/wait_idle.py: it imports only the standard library.
+The server image's entry (container.py) drains with it too: it imports only the standard library.
 """
 
-import json
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
+
+from .http_calls import call_json
 
 REPOSITORY_KEY_HEADER = "repository-key"
 POLL_SECONDS = 0.05
@@ -31,15 +31,7 @@ class RepositoryApi:
         self.key = key
 
     def _call(self, path: str, body: dict | None = None) -> object:
-        request = urllib.request.Request(
-            f"{self.http_url}{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            headers={REPOSITORY_KEY_HEADER: self.key, "Content-Type": "application/json"},
-            method="GET" if body is None else "POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            text = response.read().decode()
-        return json.loads(text) if text else None
+        return call_json(f"{self.http_url}{path}", {REPOSITORY_KEY_HEADER: self.key}, body)
 
     def states(self) -> dict[str, str]:
         """Model name → state (READY, UNLOADING, UNAVAILABLE, ...) of every model in the repository."""

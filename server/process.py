@@ -3,29 +3,22 @@
 import ctypes
 import logging
 import re
-import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .drain import REPOSITORY_KEY_HEADER, drain
+from .drain import drain
+from .http_calls import http_get
 from .installation import TritonInstallation
 from .processes import dead_stubs, python_stubs, stub_shared_memory
+from .triton_flags import new_key, serving_flags
 
 log = logging.getLogger(__name__)
-
-# Closed to anyone without the admin-key header; inference, health, metadata, statistics and metrics stay open.
-RESTRICTED_APIS = ("logging", "trace", "shared-memory")
-ADMIN_KEY_HEADER = "admin-key"
-# Load and unload: only the launcher, with a key made for each start, uses them (to drain, drain.py).
-REPOSITORY_API = "model-repository"
 
 _LOAD_FAILURE = re.compile(r"failed to load '(?P<model>[^']+)' version \d+: (?P<reason>.+?)\"?$", re.MULTILINE)
 
@@ -80,16 +73,6 @@ def load_failures(log_text: str) -> dict[str, str]:
     return {match["model"]: match["reason"].split("\\n")[0].strip() for match in _LOAD_FAILURE.finditer(log_text)}
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return 0, ""
-
-
 def _die_with_parent():
     """Runs in the child before exec: the server gets SIGTERM if the launcher dies."""
     PR_SET_PDEATHSIG = 1
@@ -118,8 +101,8 @@ class TritonServer:
         self.exit_timeout = exit_timeout
         self.extra_args = extra_args
         # Without a key from the operator, a random one nobody knows: the restricted APIs are then closed.
-        self.admin_key = admin_key or secrets.token_hex(32)
-        self.repository_key = secrets.token_hex(32)
+        self.admin_key = admin_key or new_key()
+        self.repository_key = new_key()
         self.models = repository_models(self.repository)
         self.process: subprocess.Popen | None = None
         self.stubs: dict[str, int] = {}  # model instance → stub pid, once ready
@@ -127,12 +110,11 @@ class TritonServer:
         self._shared_memory: list[Path] = []
 
     def command(self, installation: TritonInstallation, backends: Path) -> list[str]:
+        """The shared serving flags (triton_flags.py), then this launcher's own: loopback, ports, backends."""
         host, endpoints = self.endpoints.host, self.endpoints
-        restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_KEY_HEADER}={self.admin_key}"
-        repository_api = f"{REPOSITORY_API}:{REPOSITORY_KEY_HEADER}={self.repository_key}"
         return [
             str(installation.binary),
-            f"--model-repository={self.repository}",
+            *serving_flags(str(self.repository), self.admin_key, self.repository_key, self.exit_timeout),
             f"--backend-directory={backends}",
             f"--http-address={host}",
             f"--http-port={endpoints.http_port}",
@@ -140,17 +122,7 @@ class TritonServer:
             f"--grpc-port={endpoints.grpc_port}",
             f"--metrics-address={host}",
             f"--metrics-port={endpoints.metrics_port}",
-            f"--http-restricted-api={restricted}",
-            f"--grpc-restricted-protocol={restricted}",
-            f"--http-restricted-api={repository_api}",
-            f"--grpc-restricted-protocol={repository_api}",
             "--allow-gpu-metrics=false",
-            # Explicit, so that the drain can unload the ensembles; every model loads at start.
-            "--model-control-mode=explicit",
-            "--load-model=*",
-            "--strict-readiness=true",
-            "--exit-on-error=true",
-            f"--exit-timeout-secs={self.exit_timeout}",
             *self.extra_args,
         ]
 
