@@ -1,31 +1,33 @@
-# Triton with production flags (entrypoint.sh), serving a published version from an S3-compatible store
+# Triton with production flags (server/container.py), serving a published version from an S3-compatible store
 # (MODEL_REPOSITORY=s3://...), verified against its manifest first, or a repository mounted at /models.
 ARG TRITON_RELEASE=25.08
 FROM nvcr.io/nvidia/tritonserver:${TRITON_RELEASE}-py3
 
-# entrypoint.sh runs Triton on the image's tcmalloc (server/allocator.py says why).
+# server/container.py runs Triton on the image's tcmalloc (server/allocator.py says why).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # The Python models (tokenizer, postprocess) import only these. The image's Python is the
 # system one: the flag lets pip install into it, which is what a single-purpose image wants.
 RUN python3 -m pip install --no-cache-dir --break-system-packages tokenizers==0.23.3 numpy==1.26.4 huggingface_hub==2.4.0
-# The entrypoint fetches a published version (MODEL_REPOSITORY=s3://...) with store/.
+# The entry fetches a published version (MODEL_REPOSITORY=s3://...) with store/.
 RUN python3 -m pip install --no-cache-dir --break-system-packages \
         boto3==1.44.5 botocore==1.44.5 s3transfer==0.19.3 jmespath==1.1.0 python-dateutil==2.9.0.post0 \
         urllib3==2.8.0 six==1.17.0 tqdm==4.70.1
 
 WORKDIR /opt/sentiment
-# drain.py decides when no request is in flight and processes.py finds the Python stubs: the
-# modules the launcher uses and its tests cover.
-COPY server/drain.py server/processes.py docker/wait_idle.py docker/watch_stubs.py docker/entrypoint.sh ./
+# The image's entry and the standard-library modules it shares with the launcher and its tests:
+# Triton's flags, the allocator, the drain, the stubs' watch; process.py and installation.py
+# because the package's __init__.py imports them.
+COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/http_calls.py \
+     server/installation.py server/process.py server/processes.py server/triton_flags.py server/
 COPY store/ store/
 
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 8000 8001 8002
 # Per model, not /v2/health/ready. Neither notices a dead Python stub before the Python backend's
-# active health checks: entrypoint.sh watches the stub processes for that.
+# active health checks: the entry watches the stub processes for that.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/models/sentiment/ready', timeout=4)"]
-ENTRYPOINT ["/bin/bash", "/opt/sentiment/entrypoint.sh"]
+ENTRYPOINT ["python3", "-m", "server.container"]

@@ -51,7 +51,7 @@ def _preloaded_allocators(preload: str) -> list[str]:
     return [name for name in names if "malloc" in name]
 
 
-def _preloads_an_allocator(preload: str) -> bool:
+def preloads_an_allocator(preload: str) -> bool:
     return bool(_preloaded_allocators(preload))
 
 
@@ -63,7 +63,7 @@ def with_allocator(env: dict[str, str], tcmalloc: Path | None) -> dict[str, str]
     """
     env = dict(env)
     preload = env.get("LD_PRELOAD", "")
-    if _preloads_an_allocator(preload):
+    if preloads_an_allocator(preload):
         return env
     if tcmalloc is None:
         env.setdefault("MALLOC_MMAP_THRESHOLD_", str(GLIBC_MMAP_THRESHOLD))
@@ -77,7 +77,7 @@ def with_allocator(env: dict[str, str], tcmalloc: Path | None) -> dict[str, str]
 def server_environment(env: dict[str, str]) -> dict[str, str]:
     """`env` with this machine's best allocator, saying so when tcmalloc is missing."""
     tcmalloc = find_tcmalloc()
-    if tcmalloc is None and not _preloads_an_allocator(env.get("LD_PRELOAD", "")):
+    if tcmalloc is None and not preloads_an_allocator(env.get("LD_PRELOAD", "")):
         log.warning(
             "tcmalloc not found (Debian: apt-get install libtcmalloc-minimal4); using glibc malloc "
             "with a fixed mmap threshold, which keeps memory flat but slows the classifier by about 15 %%"

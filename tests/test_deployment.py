@@ -2,8 +2,8 @@
 
 Dockerfiles are linted with hadolint; the compose file, Prometheus and Grafana files and the Kubernetes
 manifests are parsed and checked against the repository (models, ports, paths, release, pinned
-versions); the server image's entrypoint and its drain step run here against stand-ins for tritonserver
-and its metrics endpoint.
+versions); the server image's entry (server/container.py) and its drain step run here against stand-ins for
+tritonserver and its repository API, from only the files the image copies, and once under the real Triton.
 """
 
 import ast
@@ -22,9 +22,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.allocator import TCMALLOC_SETTINGS, find_tcmalloc, with_allocator
+from server.allocator import GLIBC_MMAP_THRESHOLD, TCMALLOC_SETTINGS, find_tcmalloc
+from server.drain import drain
+from server.http_calls import http_get
+from server.installation import TritonInstallation
 from server.process import Endpoints
 from server.object_store import LocalObjectStore
+from server.processes import children, python_stubs
 from store import Location, publish
 from store import manifest as store_manifest
 
@@ -257,11 +261,11 @@ def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
     exposed = {int(port) for keyword, rest in steps if keyword == "EXPOSE" for port in rest.split()}
     assert exposed == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
     copied = " ".join(rest for keyword, rest in steps if keyword == "COPY")
-    sources = ("server/drain.py", "server/processes.py", "docker/wait_idle.py", "docker/watch_stubs.py", "docker/entrypoint.sh")
+    sources = ("server/container.py", "server/triton_flags.py", "server/drain.py", "server/processes.py", "server/allocator.py")
     for source in sources:
         assert source in copied and (PROJECT / source).is_file(), source
     entrypoint = json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))
-    assert entrypoint[-1].endswith("/entrypoint.sh")
+    assert entrypoint == ["python3", "-m", "server.container"]
 
 
 def test_conversion_image_carries_the_repository_skeleton_and_the_publisher():
@@ -313,7 +317,7 @@ def test_compose_converts_once_and_serves_the_published_version_from_the_store()
     assert store.endpoint == f"http://objectstore:{services['objectstore']['ports'][0].rpartition(':')[2]}"
     url_file = re.search(r"> (\S+)", steps)[1]
     server = services["server"]
-    assert url_file in " ".join(server["entrypoint"]) and server["entrypoint"][-2].endswith("entrypoint.sh \"$$@\"")
+    assert url_file in " ".join(server["entrypoint"]) and server["entrypoint"][-2].endswith('python3 -m server.container "$$@"')
     published_volume = {target: source for target, (source, _) in mounts(conversion).items()}[str(Path(url_file).parent)]
     assert mounts(server)[str(Path(url_file).parent)] == (published_volume, True)
     for service in (services["objectstore"], conversion, server):
@@ -505,7 +509,6 @@ def fake_tritonserver(tmp_path) -> Path:
     script.write_text(
         "#!/usr/bin/env bash\n"
         f"trap 'touch {tmp_path}/terminated; exit 0' TERM\n"
-        f"for name in {' '.join(ALLOCATOR_SETTINGS)}; do printf '%s=%s\\n' $name \"${{!name:-}}\"; done > {tmp_path}/allocator\n"
         f"printf '%s\\n' \"$@\" > {tmp_path}/args.tmp && mv {tmp_path}/args.tmp {tmp_path}/args\n"
         "for _ in $(seq 200); do sleep 0.1; done\n"
         "exit 3\n"
@@ -514,9 +517,15 @@ def fake_tritonserver(tmp_path) -> Path:
     return bin_dir
 
 
-def entrypoint_env(bin_dir: Path, **extra: str) -> dict:
-    path = os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, "PYTHONPATH": os.pathsep.join([str(PROJECT / "server"), str(PROJECT)]), **extra}
+def container_env(bin_dir: Path, **extra: str) -> dict:
+    """The environment of the image's entry: `tritonserver` is the one in `bin_dir`."""
+    path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "PYTHONPATH": str(PROJECT), **extra}
+
+
+def container(*args: str, python_options: tuple[str, ...] = ()) -> list[str]:
+    """The image's ENTRYPOINT, run by this Python."""
+    return [sys.executable, *python_options, "-m", "server.container", *args]
 
 
 def wait_for(path: Path, timeout: float = 10.0) -> None:
@@ -526,9 +535,9 @@ def wait_for(path: Path, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def run_until_triton_starts(env: dict, tmp_path: Path, *args: str) -> None:
-    """Run the entrypoint until the stand-in tritonserver has started, then stop it with SIGTERM."""
-    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh"), *args], env=env)
+def run_until_triton_starts(env: dict, tmp_path: Path, command: list[str] | None = None, cwd: Path = PROJECT) -> None:
+    """Run the image's entry until the stand-in tritonserver has started, then stop it with SIGTERM."""
+    process = subprocess.Popen(command or container(), env=env, cwd=cwd)
     try:
         wait_for(tmp_path / "args")
         process.send_signal(signal.SIGTERM)
@@ -537,17 +546,17 @@ def run_until_triton_starts(env: dict, tmp_path: Path, *args: str) -> None:
         process.kill()
 
 
-def test_entrypoint_refuses_to_start_without_the_admin_key(fake_tritonserver, tmp_path):
-    env = entrypoint_env(fake_tritonserver)
+def test_image_entry_refuses_to_start_without_the_admin_key(fake_tritonserver, tmp_path):
+    env = container_env(fake_tritonserver)
     env.pop("TRITON_ADMIN_KEY", None)
-    result = subprocess.run(["bash", str(DOCKER / "entrypoint.sh")], env=env, capture_output=True, text=True, timeout=10)
-    assert result.returncode != 0 and "TRITON_ADMIN_KEY" in result.stderr
+    result = subprocess.run(container(), env=env, capture_output=True, text=True, timeout=10)
+    assert result.returncode == 64 and "TRITON_ADMIN_KEY" in result.stderr
     assert not (tmp_path / "args").exists(), "tritonserver started without the key"
 
 
-def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp_path):
-    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="s3cret", TRITON_HTTP_URL="http://127.0.0.1:9")
-    run_until_triton_starts(env, tmp_path, "--model-config-name=gpu")
+def test_image_entry_runs_triton_with_the_production_flags(fake_tritonserver, tmp_path):
+    env = container_env(fake_tritonserver, TRITON_ADMIN_KEY="s3cret", TRITON_HTTP_URL="http://127.0.0.1:9")
+    run_until_triton_starts(env, tmp_path, container("--model-config-name=gpu"))
     args = (tmp_path / "args").read_text().splitlines()
     restricted = "logging,trace,shared-memory:admin-key=s3cret"
     repository = next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository="))
@@ -557,6 +566,7 @@ def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp
         "--load-model=*",
         "--strict-readiness=true",
         "--exit-on-error=true",
+        "--exit-timeout-secs=30",
         f"--http-restricted-api={restricted}",
         f"--grpc-restricted-protocol={restricted}",
     ):
@@ -567,28 +577,104 @@ def test_entrypoint_runs_triton_with_the_production_flags(fake_tritonserver, tmp
     assert (tmp_path / "terminated").exists()
 
 
-def test_entrypoint_runs_triton_on_the_allocator_the_launcher_chooses(fake_tritonserver, tmp_path):
-    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9")
-    for name in ALLOCATOR_SETTINGS:
-        env.pop(name, None)
-    run_until_triton_starts(env, tmp_path)
-    seen = dict(line.split("=", 1) for line in (tmp_path / "allocator").read_text().splitlines())
-    assert with_allocator({}, find_tcmalloc()) == {name: value for name, value in seen.items() if value}
+def image_files(workdir: Path) -> Path:
+    """What the server Dockerfile's COPY instructions put into its WORKDIR, copied the same way into `workdir`."""
+    for keyword, rest in instructions(dockerfile("server")):
+        if keyword != "COPY":
+            continue
+        *sources, target = rest.split()
+        for source in sources:
+            origin, destination = PROJECT / source, workdir / target
+            if origin.is_dir():
+                shutil.copytree(origin, destination, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+            else:
+                destination.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, destination)
+    return workdir
+
+
+def test_image_entry_runs_from_the_files_the_image_copies_on_the_standard_library_alone(fake_tritonserver, tmp_path):
+    workdir = image_files(tmp_path / "opt-sentiment")
+    env = container_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9")
+    # -S: no site-packages (the NGC image's python3 has none of ours); -E: PYTHONPATH is not read.
+    run_until_triton_starts(env, tmp_path, container(python_options=("-S", "-E")), cwd=workdir)
+    assert "--exit-on-error=true" in (tmp_path / "args").read_text().splitlines()
+
+
+@pytest.fixture
+def real_tritonserver(tmp_path) -> Path:
+    """`tritonserver` on PATH is the real one (Triton 2.51, from nvidia-pytriton), as in the NGC image."""
+    installation = TritonInstallation.find()
+    bin_dir = tmp_path / "real-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "tritonserver"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'export LD_LIBRARY_PATH="{installation.libraries}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}"\n'
+        f'exec "{installation.binary}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return bin_dir
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
 
 
 @pytest.mark.integration
-def test_entrypoint_serves_a_published_version_only_after_verifying_it(fake_tritonserver, tiny_roberta_repository, tmp_path, monkeypatch):
+def test_image_entry_runs_the_real_triton_on_tcmalloc_with_its_bounded_settings(real_tritonserver, tmp_path):
+    endpoints = Endpoints.on_free_ports()
+    repository = tmp_path / "empty-repository"
+    repository.mkdir()
+    env = container_env(
+        real_tritonserver,
+        TRITON_ADMIN_KEY="k",
+        MODEL_REPOSITORY=str(repository),
+        TRITON_HTTP_URL=endpoints.http,
+        TRITON_READY_URL=f"{endpoints.http}/v2/health/ready",
+    )
+    for name in ALLOCATOR_SETTINGS:
+        env.pop(name, None)
+    loopback = [f"--{api}-address=127.0.0.1" for api in ("http", "grpc", "metrics")]
+    ports = [f"--http-port={endpoints.http_port}", f"--grpc-port={endpoints.grpc_port}", f"--metrics-port={endpoints.metrics_port}"]
+    log = tmp_path / "container.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(container(*loopback, *ports), env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while http_get(f"{endpoints.http}/v2/health/ready")[0] != 200:
+            assert process.poll() is None and time.monotonic() < deadline, f"Triton never got ready: {log.read_text()}"
+            time.sleep(0.2)
+        [triton] = children(process.pid)
+        served = environment_of(triton)
+        tcmalloc = find_tcmalloc()
+        if tcmalloc is not None:
+            assert str(tcmalloc.resolve()) in Path(f"/proc/{triton}/maps").read_text(), "tritonserver does not run on tcmalloc"
+            assert served["LD_PRELOAD"] == str(tcmalloc)
+            assert {name: served.get(name) for name in TCMALLOC_SETTINGS} == TCMALLOC_SETTINGS
+        else:
+            assert served["MALLOC_MMAP_THRESHOLD_"] == str(GLIBC_MMAP_THRESHOLD)
+            assert "entrypoint: tcmalloc not found; glibc malloc with a fixed mmap threshold" in log.read_text()
+        assert http_get(f"{endpoints.http}/v2/logging")[0] == 403, "the admin APIs are open"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0, log.read_text()
+        assert "still in flight" not in log.read_text(), "Triton refused the drain its repository key"
+    finally:
+        process.kill()
+
+
+@pytest.mark.integration
+def test_image_entry_serves_a_published_version_only_after_verifying_it(fake_tritonserver, tiny_roberta_repository, tmp_path, monkeypatch):
     with LocalObjectStore(tmp_path / "seaweedfs") as store:
         for name, value in store.credentials.items():
             monkeypatch.setenv(name, value)
         url = publish(tiny_roberta_repository, store.url("models", "sentiment"), create_bucket=True)
-        env = entrypoint_env(
+        env = container_env(
             fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9", STORE_CACHE=str(tmp_path / "cache")
         )
         unknown = str(Location.parse(url).parent.child("0123456789abcdef"))
-        refused = subprocess.run(
-            ["bash", str(DOCKER / "entrypoint.sh")], env={**env, "MODEL_REPOSITORY": unknown}, capture_output=True, text=True, timeout=60
-        )
+        refused = subprocess.run(container(), env={**env, "MODEL_REPOSITORY": unknown}, capture_output=True, text=True, timeout=60)
         assert refused.returncode == 1 and not (tmp_path / "args").exists()
         assert f"store: no published version '0123456789abcdef' at {Location.parse(url).parent}" in refused.stderr
         run_until_triton_starts({**env, "MODEL_REPOSITORY": url}, tmp_path)
@@ -599,10 +685,13 @@ def test_entrypoint_serves_a_published_version_only_after_verifying_it(fake_trit
 
 
 class FakeTriton:
-    """The HTTP calls of a Triton serving the `sentiment` ensemble: ready, model configs, the repository
-    index, and unload, after which the ensemble stays UNLOADING (a request in flight) until release()."""
+    """The HTTP calls of a Triton serving the `sentiment` ensemble: ready (503 while `ready` is clear), model
+    configs, the repository index, and unload, after which the ensemble stays UNLOADING (a request in flight)
+    until `in_flight` is cleared."""
 
     def __init__(self):
+        self.ready = threading.Event()
+        self.ready.set()
         self.in_flight = threading.Event()
         self.in_flight.set()
         self.unloaded: list[tuple[str, str]] = []  # (model, repository-key header)
@@ -610,6 +699,8 @@ class FakeTriton:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path == "/v2/health/ready" and not fake.ready.is_set():
+                    return self.answer({}, status=503)
                 configs = {"/v2/models/sentiment/config": {"platform": "ensemble"}, "/v2/models/tokenizer/config": {"backend": "python"}}
                 self.answer(configs.get(self.path, {}))
 
@@ -621,9 +712,9 @@ class FakeTriton:
                 ensemble = "READY" if not fake.unloaded else "UNLOADING" if fake.in_flight.is_set() else "UNAVAILABLE"
                 self.answer([{"name": "sentiment", "state": ensemble}, {"name": "tokenizer", "state": "READY"}])
 
-            def answer(self, document):
+            def answer(self, document, status=200):
                 body = json.dumps(document).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -647,9 +738,9 @@ def triton_api():
     fake.close()
 
 
-def test_entrypoint_stops_triton_only_after_the_ensembles_last_request(fake_tritonserver, tmp_path, triton_api):
-    env = entrypoint_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL=triton_api.url)
-    process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env)
+def test_image_entry_stops_triton_only_after_the_ensembles_last_request(fake_tritonserver, tmp_path, triton_api):
+    env = container_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL=triton_api.url)
+    process = subprocess.Popen(container(), env=env)
     try:
         wait_for(tmp_path / "args")
         process.send_signal(signal.SIGTERM)
@@ -665,16 +756,16 @@ def test_entrypoint_stops_triton_only_after_the_ensembles_last_request(fake_trit
     assert (tmp_path / "terminated").exists()
 
 
-@pytest.fixture
-def tritonserver_with_a_stub(tmp_path) -> Path:
-    """A tritonserver stand-in with one child named like a Python stub (instance tokenizer_0_0)."""
+def stand_in_with_a_stub(tmp_path: Path, on_sigterm: str) -> Path:
+    """A tritonserver stand-in with one child named like a Python stub (instance tokenizer_0_0), its pid
+    in stub.pid; `on_sigterm` is the shell its SIGTERM trap runs."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "tritonserver"
     stub_argv = "-c 'import time; time.sleep(60)' 3 4 5 6 7 tokenizer_0_0"
     script.write_text(
         "#!/usr/bin/env bash\n"
-        "trap 'exit 0' TERM\n"
+        f"trap '{on_sigterm}' TERM\n"
         f"( exec -a {bin_dir}/triton_python_backend_stub {sys.executable} {stub_argv} ) &\n"
         f"echo $! > {tmp_path}/stub.pid\n"
         "for _ in $(seq 600); do sleep 0.1; done\n"
@@ -683,16 +774,29 @@ def tritonserver_with_a_stub(tmp_path) -> Path:
     return bin_dir
 
 
-def test_entrypoint_ends_the_container_when_a_python_stub_dies(tritonserver_with_a_stub, tmp_path, triton_api):
-    env = entrypoint_env(tritonserver_with_a_stub, TRITON_ADMIN_KEY="k", TRITON_READY_URL=f"{triton_api.url}/v2/health/ready")
-    log = tmp_path / "entrypoint.log"
+def start_watched(bin_dir: Path, tmp_path: Path, triton_api: FakeTriton) -> tuple[subprocess.Popen, Path]:
+    """The image's entry on a stand-in with a stub, once its watcher has recorded the stub; and its stderr."""
+    env = container_env(
+        bin_dir, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9", TRITON_READY_URL=f"{triton_api.url}/v2/health/ready"
+    )
+    log = tmp_path / "entry.log"
+    triton_api.ready.clear()
     with open(log, "w") as stderr:
-        process = subprocess.Popen(["bash", str(DOCKER / "entrypoint.sh")], env=env, stderr=stderr)
+        process = subprocess.Popen(container(), env=env, stderr=stderr)
+    deadline = time.monotonic() + 10
+    while not any(python_stubs(pid) for pid in children(process.pid)):
+        assert time.monotonic() < deadline, "the stand-in never started its stub"
+        time.sleep(0.05)
+    triton_api.ready.set()  # as Triton, ready only once the stubs run
+    while "watch_stubs: watching tokenizer_0_0" not in log.read_text():
+        assert time.monotonic() < deadline, f"the watcher never recorded the stub: {log.read_text()}"
+        time.sleep(0.1)
+    return process, log
+
+
+def test_image_entry_ends_the_container_when_a_python_stub_dies(tmp_path, triton_api):
+    process, log = start_watched(stand_in_with_a_stub(tmp_path, "exit 0"), tmp_path, triton_api)
     try:
-        deadline = time.monotonic() + 10
-        while "watch_stubs: watching tokenizer_0_0" not in log.read_text():
-            assert time.monotonic() < deadline, f"the watcher never recorded the stub: {log.read_text()}"
-            time.sleep(0.1)
         os.kill(int((tmp_path / "stub.pid").read_text()), signal.SIGKILL)
         assert process.wait(timeout=15) == 128 + signal.SIGKILL
     finally:
@@ -700,20 +804,22 @@ def test_entrypoint_ends_the_container_when_a_python_stub_dies(tritonserver_with
     assert "Python stub process(es) gone: tokenizer_0_0" in log.read_text()
 
 
-def import_wait_idle():
-    sys.path[:0] = [str(DOCKER), str(PROJECT / "server")]
+def test_image_entry_lets_the_stubs_end_when_it_stops_triton(tmp_path, triton_api):
+    """Triton ends its stubs before it exits: a stop must not turn into a SIGKILL."""
+    on_sigterm = f"kill $(cat {tmp_path}/stub.pid); sleep 3; exit 0"
+    process, log = start_watched(stand_in_with_a_stub(tmp_path, on_sigterm), tmp_path, triton_api)
     try:
-        import wait_idle
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, log.read_text()
     finally:
-        del sys.path[:2]
-    return wait_idle
+        process.kill()
+    assert "Python stub process(es) gone" not in log.read_text()
 
 
-def test_wait_idle_gives_up_at_the_timeout_and_returns_at_once_without_a_server(triton_api):
-    wait_idle = import_wait_idle()
+def test_drain_gives_up_at_the_timeout_and_returns_at_once_without_a_server(triton_api):
     started = time.monotonic()
-    assert wait_idle.drain(triton_api.url, "key", timeout=0.5) is False
+    assert drain(triton_api.url, "key", timeout=0.5) is False
     assert time.monotonic() - started >= 0.5
     started = time.monotonic()
-    assert wait_idle.drain("http://127.0.0.1:9", "key", timeout=5) is True
+    assert drain("http://127.0.0.1:9", "key", timeout=5) is True
     assert time.monotonic() - started < 3
