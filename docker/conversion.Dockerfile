@@ -1,6 +1,6 @@
 # python -m conversion in the NGC PyTorch container of the server's release, so the TorchScript
 # it writes loads in that release's libtorch. Writes into the repository mounted at
-# /opt/sentiment/model_repository (or --repository DIR); `python3 -m store publish` (also here)
+# /opt/sentiment/model_repository (or --model-repository DIR); `python3 -m store publish` (also here)
 # uploads it to an S3-compatible store as a new version.
 ARG TRITON_RELEASE=25.08
 FROM nvcr.io/nvidia/pytorch:${TRITON_RELEASE}-py3

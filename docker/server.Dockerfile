@@ -21,7 +21,10 @@ WORKDIR /opt/sentiment
 # because the package's __init__.py imports them.
 COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/http_calls.py \
      server/installation.py server/process.py server/processes.py server/triton_flags.py server/
+# store/ fetches a published version; it reads the repository's layout from conversion/repository.py
+# (standard library only), the one file of conversion/ the server image carries.
 COPY store/ store/
+COPY conversion/__init__.py conversion/repository.py conversion/
 
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000

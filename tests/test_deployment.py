@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conversion.repository import ARTIFACTS
 from server.allocator import GLIBC_MMAP_THRESHOLD, TCMALLOC_SETTINGS, find_tcmalloc
 from server.drain import drain
 from server.http_calls import http_get
@@ -268,6 +269,12 @@ def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
     assert entrypoint == ["python3", "-m", "server.container"]
 
 
+def test_conversion_output_is_left_out_of_git_and_of_the_conversion_image_as_the_repository_lays_it_out():
+    output = {f"model_repository/{relative}" for relative in ARTIFACTS}
+    assert output <= set((PROJECT / ".gitignore").read_text().splitlines())
+    assert output <= set((PROJECT / "docker" / "conversion.Dockerfile.dockerignore").read_text().splitlines())
+
+
 def test_conversion_image_carries_the_repository_skeleton_and_the_publisher():
     steps = instructions(dockerfile("conversion"))
     copied = {rest.split()[-1].rstrip("/") for keyword, rest in steps if keyword == "COPY"}
@@ -312,7 +319,7 @@ def test_compose_converts_once_and_serves_the_published_version_from_the_store()
     assert conversion.get("restart") == "no"
     steps = " ".join(conversion["command"])
     destination = re.search(r"python3 -m store publish (\S+)", steps)[1]
-    assert "python3 -m conversion --repository /work" in steps and "--exist-ok" in steps
+    assert "python3 -m conversion --model-repository /work" in steps and "--exist-ok" in steps
     store = Location.parse(destination)
     assert store.endpoint == f"http://objectstore:{services['objectstore']['ports'][0].rpartition(':')[2]}"
     url_file = re.search(r"> (\S+)", steps)[1]
@@ -438,7 +445,7 @@ def test_a_job_converts_and_publishes_each_version_once():
     [container] = spec["containers"]
     assert container["image"].rpartition("/")[2] == f"sentiment-conversion:{release()}"
     steps = " ".join(container["command"] + container["args"])
-    assert steps.index("python3 -m conversion --repository /work") < steps.index('python3 -m store publish "$STORE" --repository /work')
+    assert steps.index("python3 -m conversion --model-repository /work") < steps.index('python3 -m store publish "$STORE" --model-repository /work')
     env = environment(container)
     Location.parse(env["STORE"]["value"])
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "model-store"
@@ -599,6 +606,15 @@ def test_image_entry_runs_from_the_files_the_image_copies_on_the_standard_librar
     # -S: no site-packages (the NGC image's python3 has none of ours); -E: PYTHONPATH is not read.
     run_until_triton_starts(env, tmp_path, container(python_options=("-S", "-E")), cwd=workdir)
     assert "--exit-on-error=true" in (tmp_path / "args").read_text().splitlines()
+
+
+def test_the_image_store_reads_the_repository_layout_from_the_files_the_image_copies(tmp_path):
+    workdir = image_files(tmp_path / "opt-sentiment")
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    probe = "import conversion.repository, store.manifest; print(conversion.repository.__file__); print(store.manifest.__file__)"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert all(Path(path).is_relative_to(workdir) for path in result.stdout.split()), result.stdout
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from server.drain import finished
 from server.installation import TritonInstallation
 from server.process import load_failures
 from server.supervisor import HealthWatch, RestartBudget
-from tests.launcher import Launcher
+from tests.support import Launcher
 from tests.texts import LONG_TEXT
 
 LOG_LINE = (
