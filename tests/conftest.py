@@ -13,6 +13,17 @@ from server import TritonServer
 from tests.support import ADMIN_KEY, repository_skeleton
 
 
+KINDS = ("unit", "live", "deployment")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark each test with its kind, the folder it lives in."""
+    for item in items:
+        kind = item.path.parent.name
+        if kind in KINDS:
+            item.add_marker(kind)
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     return tiny_roberta.build(tmp_path_factory.mktemp("tiny-roberta"))

@@ -16,6 +16,11 @@ ADMIN_KEY = "key-the-tests-know"
 READY_MARKER = "Ctrl-C stops it"
 
 
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def repository_skeleton(destination: Path) -> Path:
     """The committed model repository (configs and model.py files) without conversion output."""
     return Repository(PROJECT / "model_repository").copy_skeleton(destination)

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 from server.allocator import GLIBC_MMAP_THRESHOLD, TCMALLOC_SETTINGS, find_tcmalloc, in_use, with_allocator
-from server.processes import python_stubs
 
 
 def library(directory: Path, name: str) -> Path:
@@ -44,23 +43,6 @@ def test_an_allocator_the_caller_preloads_is_kept():
 def test_without_tcmalloc_glibc_gets_a_fixed_mmap_threshold_unless_one_is_set():
     assert with_allocator({}, None) == {"MALLOC_MMAP_THRESHOLD_": str(GLIBC_MMAP_THRESHOLD)}
     assert with_allocator({"MALLOC_MMAP_THRESHOLD_": "65536"}, None) == {"MALLOC_MMAP_THRESHOLD_": "65536"}
-
-
-def mapped_libraries(pid: int) -> set[str]:
-    return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
-
-
-def test_the_served_processes_run_on_the_allocator_the_launcher_chose(served):
-    server_pid = served.server.process.pid
-    pids = [server_pid, *python_stubs(server_pid).values()]
-    assert len(pids) == 4, "tritonserver and the tokenizer, classifier and postprocess stubs"
-    tcmalloc = find_tcmalloc()
-    for pid in pids:
-        if tcmalloc is not None:
-            assert tcmalloc.resolve().name in mapped_libraries(pid), f"process {pid} does not run on {tcmalloc}"
-        else:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            assert f"MALLOC_MMAP_THRESHOLD_={GLIBC_MMAP_THRESHOLD}".encode() in environ, pid
 
 
 def test_in_use_names_the_preloaded_allocator_or_glibc():

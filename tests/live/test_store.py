@@ -12,74 +12,14 @@ from pathlib import Path
 import pytest
 
 from clients import classify
+from conversion.repository import MANIFEST_FILE
 from server.object_store import LocalObjectStore
 from server.process import free_ports
-from conversion.repository import MANIFEST_FILE
-from store import Location, StoreError
+from store import Location
 from store import manifest as manifests
 from tests.support import PROJECT, Launcher
 
 TEXTS = ["I love this", "I hate mondays", "The report is due on Friday.", "meh " * 40]
-
-
-# --- without a store -------------------------------------------------------------------------
-
-
-def test_locations_use_tritons_s3_syntax():
-    store = Location.parse("s3://http://127.0.0.1:8333/models/sentiment/v1-0123456789abcdef")
-    assert (store.endpoint, store.bucket, store.prefix) == ("http://127.0.0.1:8333", "models", "sentiment/v1-0123456789abcdef")
-    assert store.name == "v1-0123456789abcdef"
-    assert str(store.parent) == "s3://http://127.0.0.1:8333/models/sentiment"
-    assert store.parent.child("x").key("a/b.txt") == "sentiment/x/a/b.txt"
-    aws = Location.parse("s3://bucket/path/")
-    assert (aws.endpoint, aws.bucket, aws.prefix, str(aws)) == (None, "bucket", "path", "s3://bucket/path")
-    for bad in ("/models/sentiment", "s3://", "gs://bucket/x"):
-        with pytest.raises(StoreError):
-            Location.parse(bad)
-
-
-def converted(folder: Path, model_bytes: bytes = b"weights") -> Path:
-    """A small stand-in for a converted repository: what the manifest sees is files."""
-    (folder / "classifier" / "1").mkdir(parents=True)
-    (folder / "classifier" / "1" / "model.pt").write_bytes(model_bytes)
-    (folder / "classifier" / "1" / "conversion.json").write_text(json.dumps({"labels": ["a", "b"]}))
-    (folder / "classifier" / "config.pbtxt").write_text('name: "classifier"\n')
-    (folder / "tokenizer" / "1" / "__pycache__").mkdir(parents=True)
-    (folder / "tokenizer" / "1" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"cache")
-    return folder
-
-
-def test_the_version_is_named_by_the_content(tmp_path):
-    first = manifests.build(converted(tmp_path / "a"))
-    same = manifests.build(converted(tmp_path / "b"))
-    other = manifests.build(converted(tmp_path / "c", model_bytes=b"other weights"))
-    assert first["version"] == same["version"] != other["version"]
-    assert manifests.build(tmp_path / "a", name="release-1")["version"] == f"release-1-{first['version']}"
-    assert sorted(first["files"]) == ["classifier/1/conversion.json", "classifier/1/model.pt", "classifier/config.pbtxt"]
-    assert first["files"]["classifier/1/model.pt"] == {"sha256": manifests.sha256_file(tmp_path / "a/classifier/1/model.pt"), "bytes": 7}
-    assert first["conversion"] == {"labels": ["a", "b"]} and "torch" in first["libraries"]
-    manifests.check(first, first["version"])
-
-
-def test_a_manifest_changed_after_publishing_is_refused(tmp_path):
-    manifest = manifests.build(converted(tmp_path))
-    edited = json.loads(json.dumps(manifest))
-    edited["files"]["classifier/1/model.pt"]["sha256"] = "0" * 64
-    with pytest.raises(StoreError, match="changed after publishing"):
-        manifests.check(edited, manifest["version"])
-    escaping = {"format": manifests.FORMAT, "files": {"../outside": {"sha256": "0" * 64, "bytes": 1}}}
-    with pytest.raises(StoreError, match="outside the repository"):
-        manifests.check(escaping, manifests.version_name(escaping["files"]))
-    with pytest.raises(StoreError, match="not a published version name"):
-        manifests.check(manifest, "latest")
-
-
-def test_only_converted_repositories_are_published(tmp_path):
-    (tmp_path / "classifier").mkdir()
-    with pytest.raises(StoreError, match="has not been converted"):
-        manifests.build(tmp_path)
-    with pytest.raises(StoreError, match="may hold only"):
-        manifests.build(converted(tmp_path / "r"), name="no spaces")
 
 
 # --- against SeaweedFS -------------------------------------------------------------------------
@@ -123,7 +63,6 @@ def published(object_store, tiny_roberta_repository) -> str:
     return publish(object_store, tiny_roberta_repository)
 
 
-@pytest.mark.integration
 def test_a_published_version_serves_the_answers_the_folder_serves(object_store, published, tiny_roberta_repository, tmp_path):
     version = Location.parse(published).name
     assert published == object_store.url("models", f"sentiment/{version}")
@@ -139,7 +78,6 @@ def test_a_published_version_serves_the_answers_the_folder_serves(object_store, 
     assert manifests.repository_files(fetched) == manifests.repository_files(tiny_roberta_repository)
 
 
-@pytest.mark.integration
 def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, published, tiny_roberta_repository):
     location = Location.parse(published)
     stored = object_store.client().get_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME))
@@ -152,7 +90,6 @@ def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, 
     assert set(manifest["libraries"]) >= {"torch", "transformers", "tokenizers"}
 
 
-@pytest.mark.integration
 def test_a_version_is_never_published_twice(object_store, published, tiny_roberta_repository):
     result = store_cli(object_store, "publish", str(Location.parse(published).parent), "--model-repository", str(tiny_roberta_repository))
     assert result.returncode == 1
@@ -166,20 +103,17 @@ def test_a_version_is_never_published_twice(object_store, published, tiny_robert
     assert Location.parse(published).name in listed.stdout.split()
 
 
-@pytest.mark.integration
 def test_an_unknown_version_stops_the_start_and_names_the_published_ones(object_store, published, tmp_path):
     output = start_fails(object_store, str(Location.parse(published).parent.child("0123456789abcdef")), tmp_path)
     assert f"no published version '0123456789abcdef' at {Location.parse(published).parent}" in output
     assert Location.parse(published).name in output
 
 
-@pytest.mark.integration
 def test_wrong_credentials_stop_the_start(object_store, published, tmp_path):
     output = start_fails(object_store, published, tmp_path, AWS_SECRET_ACCESS_KEY="not-the-secret")
     assert "refused the credentials (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in output
 
 
-@pytest.mark.integration
 def test_an_unreachable_store_stops_the_start(object_store, tmp_path):
     endpoint = f"http://127.0.0.1:{free_ports(1)[0]}"
     output = start_fails(object_store, f"s3://{endpoint}/models/sentiment/0123456789abcdef", tmp_path)
@@ -193,7 +127,6 @@ def publish_then_damage(store: LocalObjectStore, repository: Path, name: str, da
     return url
 
 
-@pytest.mark.integration
 def test_a_corrupted_object_stops_the_start_and_is_named(object_store, tiny_roberta_repository, tmp_path):
     def corrupt(client, location):
         client.put_object(Bucket=location.bucket, Key=location.key("postprocess/1/labels.json"), Body=b'["good", "bad"]')
@@ -204,7 +137,6 @@ def test_a_corrupted_object_stops_the_start_and_is_named(object_store, tiny_robe
     assert list((tmp_path / "models" / "sentiment").iterdir()) == []  # nothing half-fetched is left behind
 
 
-@pytest.mark.integration
 def test_a_missing_object_stops_the_start_and_is_named(object_store, tiny_roberta_repository, tmp_path):
     def delete(client, location):
         client.delete_object(Bucket=location.bucket, Key=location.key("tokenizer/1/tokenizer.json"))
@@ -213,7 +145,6 @@ def test_a_missing_object_stops_the_start_and_is_named(object_store, tiny_robert
     assert "tokenizer/1/tokenizer.json is listed in the manifest but missing from the store" in start_fails(object_store, url, tmp_path)
 
 
-@pytest.mark.integration
 def test_an_edited_manifest_stops_the_start(object_store, tiny_roberta_repository, tmp_path):
     def edit(client, location):
         key = location.key(manifests.FILENAME)
@@ -225,7 +156,6 @@ def test_an_edited_manifest_stops_the_start(object_store, tiny_roberta_repositor
     assert "manifest.json does not match the version's digest (it was changed after publishing)" in start_fails(object_store, url, tmp_path)
 
 
-@pytest.mark.integration
 def test_serving_goes_on_when_the_store_goes_away(tiny_roberta_repository, tmp_path):
     store = LocalObjectStore(tmp_path / "seaweedfs").start()
     try:

@@ -14,7 +14,6 @@ from clients.classify import text_tensor
 from server.processes import python_stubs, resident_bytes
 from tests.texts import MEGABYTE_TEXT
 
-pytestmark = pytest.mark.integration
 ATOL = 1e-4
 MAX_BATCH_SIZE = 64
 GOOD_TEXTS = ["I love this", "I hate mondays"]

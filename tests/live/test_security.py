@@ -14,7 +14,6 @@ from tritonclient.utils import InferenceServerException
 
 from tests.support import ADMIN_KEY
 
-pytestmark = pytest.mark.integration
 
 # One call per restricted API, each a read that changes nothing.
 RESTRICTED_HTTP = {

@@ -33,7 +33,7 @@ from server.processes import children, python_stubs
 from store import Location, publish
 from store import manifest as store_manifest
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 DOCKER = PROJECT / "docker"
 K8S = PROJECT / "deploy" / "k8s"
 REPOSITORY = PROJECT / "model_repository"
@@ -638,7 +638,6 @@ def environment_of(pid: int) -> dict[str, str]:
     return dict(entry.split("=", 1) for entry in entries if "=" in entry)
 
 
-@pytest.mark.integration
 def test_image_entry_runs_the_real_triton_on_tcmalloc_with_its_bounded_settings(real_tritonserver, tmp_path):
     endpoints = Endpoints.on_free_ports()
     repository = tmp_path / "empty-repository"
@@ -680,7 +679,6 @@ def test_image_entry_runs_the_real_triton_on_tcmalloc_with_its_bounded_settings(
         process.kill()
 
 
-@pytest.mark.integration
 def test_image_entry_serves_a_published_version_only_after_verifying_it(fake_tritonserver, tiny_roberta_repository, tmp_path, monkeypatch):
     with LocalObjectStore(tmp_path / "seaweedfs") as store:
         for name, value in store.credentials.items():

@@ -13,7 +13,6 @@ from tritonclient.utils import InferenceServerException
 from clients.classify import text_tensor
 from tests.texts import LONG_TEXT, PARITY_TEXTS, PLAIN_CASES
 
-pytestmark = pytest.mark.integration
 ATOL = 1e-4
 
 

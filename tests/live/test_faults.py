@@ -15,7 +15,6 @@ from clients import Classifier, ClientError
 from server.processes import python_stubs
 from tests.support import Launcher
 
-pytestmark = pytest.mark.integration
 CLIENT_TIMEOUT = 20.0
 
 

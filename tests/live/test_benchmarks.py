@@ -1,14 +1,11 @@
-"""The benchmark's quick mode produces the whole report (a smoke test: no thresholds on the figures)."""
+"""The benchmark against a live server: the quick mode writes the whole report, the soak and the HTTP load generator count what they see (smoke tests: no thresholds on the figures)."""
 
 import json
 
-import pytest
 
 import benchmarks.__main__ as benchmarks_cli
-from benchmarks import http_load, infinity_peer, soak
+from benchmarks import http_load, soak
 from benchmarks.corpus import generate
-
-pytestmark = pytest.mark.integration
 
 
 def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
@@ -44,13 +41,6 @@ def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
     assert "| 2 |" in report and "slope MiB/min" in report and (tmp_path / "memory.png").stat().st_size > 10_000
 
 
-def test_memory_trend_is_a_least_squares_slope_and_a_spread():
-    steps = [{"memory": {"stub": (100 + 2 * minute) * soak.MIB}} for minute in range(5)]
-    [(name, trend)] = soak.trend(steps, step_seconds=60).items()
-    assert name == "stub" and abs(trend["slope_mib_per_minute"] - 2.0) < 1e-9
-    assert abs(trend["spread_percent"] - 100 * 8 / 104) < 1e-9
-
-
 def test_http_load_generator_counts_answers_and_failures(served):
     texts = generate(50, corpus="varied")
     row = http_load.run(http_load.triton(served.server.endpoints.http), texts, concurrency=4, requests=24)
@@ -61,16 +51,3 @@ def test_http_load_generator_counts_answers_and_failures(served):
     assert missing["failed"] == 10
 
 
-def test_infinity_gets_a_view_of_a_checkpoint_with_a_tokenizer_class_it_knows(tmp_path):
-    checkpoint = tmp_path / "checkpoint"
-    checkpoint.mkdir()
-    (checkpoint / "config.json").write_text("{}")
-    (checkpoint / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "TokenizersBackend", "x": 1}))
-
-    view = infinity_peer.readable_checkpoint(checkpoint, tmp_path)
-    assert view != checkpoint and (view / "config.json").resolve() == (checkpoint / "config.json").resolve()
-    assert json.loads((view / "tokenizer_config.json").read_text()) == {"tokenizer_class": "PreTrainedTokenizerFast", "x": 1}
-    assert json.loads((checkpoint / "tokenizer_config.json").read_text())["tokenizer_class"] == "TokenizersBackend"
-
-    (checkpoint / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
-    assert infinity_peer.readable_checkpoint(checkpoint, tmp_path) == checkpoint

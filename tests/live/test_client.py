@@ -11,8 +11,6 @@ from clients import Classifier, ClientError, classify
 from server import Endpoints
 from tests.support import PROJECT
 
-pytestmark = pytest.mark.integration
-
 
 def run_client(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -1,0 +1,70 @@
+"""The launcher with a real server: load failures named with their reason, an empty repository refused, stops that let requests finish."""
+
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from clients import classify
+from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
+from tests.support import Launcher
+from tests.texts import LONG_TEXT
+
+
+@pytest.mark.parametrize(
+    "break_labels, reason",
+    [
+        (lambda path: path.unlink(), "labels.json is missing"),
+        (lambda path: path.write_text('["negative", "positive"]'), "labels.json names 2 labels but the classifier outputs 3"),
+    ],
+    ids=["missing", "count-disagrees-with-classifier"],
+)
+def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path, break_labels, reason):
+    broken = tmp_path / "broken"
+    subprocess.run(["cp", "-r", str(tiny_roberta_repository), str(broken)], check=True)
+    break_labels(broken / "postprocess" / "1" / "labels.json")
+
+    with pytest.raises(ServerFailed) as failure:
+        start_on_free_ports(broken, tmp_path / "server.log")
+    message = str(failure.value)
+    assert "model 'postprocess' failed to load" in message
+    assert reason in message
+    assert str(tmp_path / "server.log") in message
+
+
+def test_an_empty_repository_is_refused(tmp_path):
+    with pytest.raises(ServerFailed, match="holds no model"):
+        TritonServer(tmp_path, Endpoints.on_free_ports()).start()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_lets_in_flight_requests_finish(minilm_repository, tmp_path, stop_signal):
+    """Eight requests of 16 maximum-length texts keep the server busy for seconds when the signal comes."""
+    with Launcher(minilm_repository, tmp_path) as launcher:
+        assert f"HTTP     {launcher.endpoints.http}" in launcher.output()
+        outcomes, started = [], threading.Barrier(9)
+
+        def client():
+            started.wait()
+            try:
+                outcomes.append(classify([LONG_TEXT] * 16, url=launcher.endpoints.grpc))
+            except Exception as error:  # noqa: BLE001 - the test records every failure
+                outcomes.append(error)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        time.sleep(1.0)
+        launcher.process.send_signal(stop_signal)
+        signalled = time.monotonic()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        # The launcher drains for at most 30 s, then Triton has its 30 s exit timeout.
+        assert launcher.process.wait(timeout=65) == 0
+        assert [type(outcome) for outcome in outcomes] == [list] * 8, outcomes
+        assert time.monotonic() - signalled > 1.0, "the requests were not in flight when the signal came"
+        assert "tritonserver exited with code 0" in launcher.output()
