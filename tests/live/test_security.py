@@ -1,7 +1,7 @@
 """What the launched server lets in: admin APIs only with the operator's key, model control only for the
 launcher's drain, loopback only.
 
-Remote code in conversion: tests/test_conversion.py::test_remote_code_runs_only_with_the_flag.
+Remote code in conversion: tests/unit/test_conversion.py::test_remote_code_runs_only_with_the_flag.
 """
 
 import json
