@@ -5,7 +5,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from server.process import http_get
+from server.http_calls import http_get
 
 
 @contextmanager

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from server import start_on_free_ports
-from server.processes import python_stubs, resident_bytes
+from server.procfs import python_stubs, resident_bytes
 
 from . import corpus, perf_analyzer, server_stats
 

@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from conversion.repository import Repository
+from server.http_calls import http_get
 from server.object_store import LocalObjectStore
-from server.process import Endpoints, http_get
+from server.process import Endpoints
 from store import publish
 
 log = logging.getLogger("benchmarks.startup")

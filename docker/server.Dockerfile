@@ -20,7 +20,7 @@ WORKDIR /opt/sentiment
 # Triton's flags, the allocator, the drain, the stubs' watch; process.py and installation.py
 # because the package's __init__.py imports them.
 COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/http_calls.py \
-     server/installation.py server/process.py server/processes.py server/triton_flags.py server/
+     server/installation.py server/process.py server/procfs.py server/triton_flags.py server/
 # store/ fetches a published version; it reads the repository's layout from conversion/repository.py
 # (standard library only), the one file of conversion/ the server image carries.
 COPY store/ store/

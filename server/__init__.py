@@ -6,7 +6,7 @@
 - container.py: the production image's entry (`python3 -m server.container`);
 - triton_flags.py: the one definition of Triton's command line; http_calls.py: the one HTTP helper;
   drain.py: the exact drain before a stop; allocator.py: tcmalloc and its settings;
-  processes.py: what /proc says of the server and its Python stubs;
+  procfs.py: what /proc says of the server and its Python stubs;
 - installation.py: where nvidia-pytriton keeps tritonserver; backends/: the Python-based `pytorch`
   backend; object_store.py: a local SeaweedFS for `make store` and the tests.
 What the image's entry imports is standard library only.

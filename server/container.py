@@ -28,7 +28,7 @@ from pathlib import Path
 from .allocator import find_tcmalloc, preloads_an_allocator, with_allocator
 from .drain import drain
 from .http_calls import http_get
-from .processes import dead_stubs, python_stubs
+from .procfs import dead_stubs, python_stubs
 from .triton_flags import new_key, serving_flags
 
 # Used when the variable is unset or empty, as the shell's ${NAME:-default}.

@@ -15,7 +15,7 @@ from pathlib import Path
 from .drain import drain
 from .http_calls import http_get
 from .installation import TritonInstallation
-from .processes import dead_stubs, python_stubs, stub_shared_memory
+from .procfs import dead_stubs, python_stubs, stub_shared_memory
 from .triton_flags import new_key, serving_flags
 
 log = logging.getLogger(__name__)

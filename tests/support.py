@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conversion.repository import Repository
 from server import Endpoints
-from server.processes import children
+from server.procfs import children
 
 PROJECT = Path(__file__).resolve().parents[1]
 ADMIN_KEY = "key-the-tests-know"

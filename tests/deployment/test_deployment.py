@@ -29,7 +29,7 @@ from server.http_calls import http_get
 from server.installation import TritonInstallation
 from server.process import Endpoints
 from server.object_store import LocalObjectStore
-from server.processes import children, python_stubs
+from server.procfs import children, python_stubs
 from store import Location, publish
 from store import manifest as store_manifest
 
@@ -262,7 +262,7 @@ def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
     exposed = {int(port) for keyword, rest in steps if keyword == "EXPOSE" for port in rest.split()}
     assert exposed == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
     copied = " ".join(rest for keyword, rest in steps if keyword == "COPY")
-    sources = ("server/container.py", "server/triton_flags.py", "server/drain.py", "server/processes.py", "server/allocator.py")
+    sources = ("server/container.py", "server/triton_flags.py", "server/drain.py", "server/procfs.py", "server/allocator.py")
     for source in sources:
         assert source in copied and (PROJECT / source).is_file(), source
     entrypoint = json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))

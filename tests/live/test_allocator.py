@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from server.allocator import GLIBC_MMAP_THRESHOLD, find_tcmalloc
-from server.processes import python_stubs
+from server.procfs import python_stubs
 
 
 def mapped_libraries(pid: int) -> set[str]:

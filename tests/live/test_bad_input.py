@@ -11,7 +11,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from clients.classify import text_tensor
-from server.processes import python_stubs, resident_bytes
+from server.procfs import python_stubs, resident_bytes
 from tests.texts import MEGABYTE_TEXT
 
 ATOL = 1e-4

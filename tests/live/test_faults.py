@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from clients import Classifier, ClientError
-from server.processes import python_stubs
+from server.procfs import python_stubs
 from tests.support import Launcher
 
 CLIENT_TIMEOUT = 20.0

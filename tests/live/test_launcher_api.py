@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from server import start_on_free_ports
-from server.processes import children
+from server.procfs import children
 from tests.support import PROJECT
 
 EXAMPLE_FILES = ("pytest.ini", "test_served_model.py")
