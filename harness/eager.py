@@ -1,4 +1,5 @@
-"""The eager PyTorch classifier a repository was converted from, with the Hugging Face tokenizer.
+"""The eager PyTorch classifier a repository was converted from, with the Hugging Face tokenizer,
+loaded the way conversion loads it (conversion/checkpoint.py).
 
 Rebuilt from the repository's manifest; tests and the evaluator compare the server against it and
 the benchmark's FastAPI peer serves it.
@@ -8,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from conversion import adapter, export, zero_shot
+from conversion import adapter, checkpoint, export, zero_shot
 from conversion.repository import Repository
 
 
@@ -23,23 +23,23 @@ class EagerClassifier:
 
     @classmethod
     def sequence_classifier(cls, folder: Path | str, max_length: int) -> "EagerClassifier":
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        tokenizer = checkpoint.load_tokenizer(str(folder))
+        model = checkpoint.load_sequence_classifier(str(folder))
         labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
         return cls(tokenizer, export.LogitsAdapter(model), labels, max_length)
 
     @classmethod
     def prototype_classifier(cls, folder: Path | str, prototypes: Path, max_length: int) -> "EagerClassifier":
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        encoder = AutoModel.from_pretrained(folder).eval()
+        tokenizer = checkpoint.load_tokenizer(str(folder))
+        encoder = checkpoint.load_encoder(str(folder))
         serving = export.serving_tokenizer(tokenizer, max_length)
         labels, head = zero_shot.build(encoder, serving, zero_shot.load_examples(prototypes))
         return cls(tokenizer, head, labels, max_length)
 
     @classmethod
     def adapted_classifier(cls, folder: Path | str, adapter_file: Path, max_length: int) -> "EagerClassifier":
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-        labels, head = adapter.build(AutoModel.from_pretrained(folder), adapter_file)
+        tokenizer = checkpoint.load_tokenizer(str(folder))
+        labels, head = adapter.build(checkpoint.load_encoder(str(folder)), adapter_file)
         return cls(tokenizer, head, labels, max_length)
 
     @classmethod

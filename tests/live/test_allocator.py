@@ -9,6 +9,7 @@ from server.procfs import python_stubs
 def mapped_libraries(pid: int) -> set[str]:
     return {Path(line.split()[-1]).name for line in Path(f"/proc/{pid}/maps").read_text().splitlines() if "/" in line}
 
+
 def test_the_served_processes_run_on_the_allocator_the_launcher_chose(served):
     server_pid = served.server.process.pid
     pids = [server_pid, *python_stubs(server_pid).values()]

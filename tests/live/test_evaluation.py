@@ -23,8 +23,10 @@ def labelled_file(served, path, wrong: int):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
+
 def grpc_url(served) -> str:
     return f"127.0.0.1:{served.server.endpoints.grpc_port}"
+
 
 def test_scores_the_served_model_and_agrees_with_eager(served, tmp_path, capsys):
     path = labelled_file(served, tmp_path / "texts.jsonl", wrong=5)
@@ -44,6 +46,7 @@ def test_scores_the_served_model_and_agrees_with_eager(served, tmp_path, capsys)
     assert evaluation_cli.main([*argv, "--no-eager", "--min-accuracy", "0.9"]) == 1
     assert "threshold missed: accuracy 0.783 < 0.9" in capsys.readouterr().err
 
+
 def test_a_down_server_and_a_bad_file_exit_2_with_one_line(served, tmp_path, capsys):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -57,6 +60,7 @@ def test_a_down_server_and_a_bad_file_exit_2_with_one_line(served, tmp_path, cap
     assert evaluation_cli.main([str(bad), "--url", grpc_url(served), *repository]) == 2
     assert "label 'glorious' is not one of the model's labels" in capsys.readouterr().err
     assert not (tmp_path / "out").exists(), "no report for a run that could not score"
+
 
 def test_starts_its_own_server_when_no_url_is_given(tiny_roberta_repository, tmp_path):
     labels = json.loads((tiny_roberta_repository / "postprocess" / "1" / "labels.json").read_text())

@@ -12,6 +12,7 @@ def test_memory_trend_is_a_least_squares_slope_and_a_spread():
     assert name == "stub" and abs(trend["slope_mib_per_minute"] - 2.0) < 1e-9
     assert abs(trend["spread_percent"] - 100 * 8 / 104) < 1e-9
 
+
 def test_infinity_gets_a_view_of_a_checkpoint_with_a_tokenizer_class_it_knows(tmp_path):
     checkpoint = tmp_path / "checkpoint"
     checkpoint.mkdir()

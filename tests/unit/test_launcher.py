@@ -18,12 +18,14 @@ def test_load_failures_reads_the_reason_without_the_python_stack():
         "postprocess": "Internal: FileNotFoundError: /r/postprocess/1/labels.json is missing: build the repository"
     }
 
+
 def test_the_drain_is_finished_once_no_ensemble_is_loaded_or_unloading():
     assert not finished({"sentiment": "READY", "tokenizer": "READY"}, ["sentiment"])
     assert not finished({"sentiment": "UNLOADING", "tokenizer": "READY"}, ["sentiment"])
     assert finished({"sentiment": "UNAVAILABLE", "tokenizer": "READY"}, ["sentiment"])
     assert finished({"tokenizer": "READY"}, ["sentiment"])  # gone from the index
     assert finished({"tokenizer": "READY"}, [])  # a repository without an ensemble has nothing to drain
+
 
 def test_binds_loopback_with_production_flags(tmp_path):
     command = TritonServer(tmp_path, Endpoints()).command(TritonInstallation.find(), backends=tmp_path)
@@ -37,6 +39,9 @@ def test_binds_loopback_with_production_flags(tmp_path):
         "--exit-on-error=true",
     ):
         assert flag in command
+    verbose = TritonServer(tmp_path, Endpoints(), extra_args=("--log-verbose=1",)).command(TritonInstallation.find(), backends=tmp_path)
+    assert verbose[-1] == "--log-verbose=1", "extra arguments go last"
+
 
 def test_admin_apis_are_restricted_with_the_operator_key_or_a_random_one(tmp_path):
     installation = TritonInstallation.find()
@@ -53,6 +58,7 @@ def test_admin_apis_are_restricted_with_the_operator_key_or_a_random_one(tmp_pat
     command = first.command(installation, backends=tmp_path)
     assert f"--http-restricted-api={repository_api}" in command and f"--grpc-restricted-protocol={repository_api}" in command
 
+
 def test_health_watch_reports_a_model_unready_on_consecutive_checks_only():
     watch = HealthWatch(grace=2)
     assert watch.problem(None, [], ["tokenizer"]) is None
@@ -60,9 +66,11 @@ def test_health_watch_reports_a_model_unready_on_consecutive_checks_only():
     assert watch.problem(None, [], ["tokenizer"]) is None
     assert watch.problem(None, [], ["tokenizer", "sentiment"]) == "model(s) not ready: tokenizer, sentiment"
 
+
 def test_health_watch_reports_an_exit_or_a_dead_stub_at_once():
     assert HealthWatch().problem(-9, [], []) == "tritonserver exited with code -9"
     assert HealthWatch().problem(None, ["tokenizer_0_0"], []) == "Python stub process(es) gone: tokenizer_0_0"
+
 
 def test_restart_budget_refuses_a_crash_loop_and_recovers_after_the_window():
     budget = RestartBudget(limit=2, window_seconds=60)

@@ -21,6 +21,7 @@ def test_locations_use_tritons_s3_syntax():
         with pytest.raises(StoreError):
             Location.parse(bad)
 
+
 def converted(folder: Path, model_bytes: bytes = b"weights") -> Path:
     """A small stand-in for a converted repository: what the manifest sees is files."""
     (folder / "classifier" / "1").mkdir(parents=True)
@@ -30,6 +31,7 @@ def converted(folder: Path, model_bytes: bytes = b"weights") -> Path:
     (folder / "tokenizer" / "1" / "__pycache__").mkdir(parents=True)
     (folder / "tokenizer" / "1" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"cache")
     return folder
+
 
 def test_the_version_is_named_by_the_content(tmp_path):
     first = manifests.build(converted(tmp_path / "a"))
@@ -42,6 +44,7 @@ def test_the_version_is_named_by_the_content(tmp_path):
     assert first["conversion"] == {"labels": ["a", "b"]} and "torch" in first["libraries"]
     manifests.check(first, first["version"])
 
+
 def test_a_manifest_changed_after_publishing_is_refused(tmp_path):
     manifest = manifests.build(converted(tmp_path))
     edited = json.loads(json.dumps(manifest))
@@ -53,6 +56,7 @@ def test_a_manifest_changed_after_publishing_is_refused(tmp_path):
         manifests.check(escaping, manifests.version_name(escaping["files"]))
     with pytest.raises(StoreError, match="not a published version name"):
         manifests.check(manifest, "latest")
+
 
 def test_only_converted_repositories_are_published(tmp_path):
     (tmp_path / "classifier").mkdir()
