@@ -63,7 +63,7 @@ def test_a_down_server_and_a_bad_file_exit_2_with_one_line(served, tmp_path, cap
 
 
 def test_starts_its_own_server_when_no_url_is_given(tiny_roberta_repository, tmp_path):
-    labels = json.loads((tiny_roberta_repository / "postprocess" / "1" / "labels.json").read_text())
+    labels = Repository(tiny_roberta_repository).labels()
     path = write(tmp_path / "few.csv", "text,label\n" + "".join(f"text number {i},{labels[i % len(labels)]}\n" for i in range(6)))
     output = tmp_path / "out"
     assert evaluation_cli.main([str(path), "--model-repository", str(tiny_roberta_repository), "--output", str(output), "--protocol", "http"]) == 0

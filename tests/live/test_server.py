@@ -8,6 +8,7 @@ import time
 import pytest
 
 from clients import classify
+from conversion.repository import Repository
 from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
 from tests.support import Launcher
 from tests.texts import LONG_TEXT
@@ -24,7 +25,7 @@ from tests.texts import LONG_TEXT
 def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path, break_labels, reason):
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(tiny_roberta_repository), str(broken)], check=True)
-    break_labels(broken / "postprocess" / "1" / "labels.json")
+    break_labels(Repository(broken).labels_file)
 
     with pytest.raises(ServerFailed) as failure:
         start_on_free_ports(broken, tmp_path / "server.log")

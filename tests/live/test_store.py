@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from clients import classify
-from conversion.repository import MANIFEST_FILE
+from conversion.repository import LABELS_FILE, MANIFEST_FILE, TOKENIZER_FILE
 from server.object_store import LocalObjectStore
 from server.process import free_ports
 from store import Location
@@ -129,7 +129,7 @@ def publish_then_damage(store: LocalObjectStore, repository: Path, name: str, da
 
 def test_a_corrupted_object_stops_the_start_and_is_named(object_store, tiny_roberta_repository, tmp_path):
     def corrupt(client, location):
-        client.put_object(Bucket=location.bucket, Key=location.key("postprocess/1/labels.json"), Body=b'["good", "bad"]')
+        client.put_object(Bucket=location.bucket, Key=location.key(LABELS_FILE), Body=b'["good", "bad"]')
 
     url = publish_then_damage(object_store, tiny_roberta_repository, "corrupted", corrupt)
     output = start_fails(object_store, url, tmp_path)
@@ -139,7 +139,7 @@ def test_a_corrupted_object_stops_the_start_and_is_named(object_store, tiny_robe
 
 def test_a_missing_object_stops_the_start_and_is_named(object_store, tiny_roberta_repository, tmp_path):
     def delete(client, location):
-        client.delete_object(Bucket=location.bucket, Key=location.key("tokenizer/1/tokenizer.json"))
+        client.delete_object(Bucket=location.bucket, Key=location.key(TOKENIZER_FILE))
 
     url = publish_then_damage(object_store, tiny_roberta_repository, "incomplete", delete)
     assert "tokenizer/1/tokenizer.json is listed in the manifest but missing from the store" in start_fails(object_store, url, tmp_path)
@@ -149,7 +149,7 @@ def test_an_edited_manifest_stops_the_start(object_store, tiny_roberta_repositor
     def edit(client, location):
         key = location.key(manifests.FILENAME)
         manifest = json.loads(client.get_object(Bucket=location.bucket, Key=key)["Body"].read())
-        manifest["files"]["postprocess/1/labels.json"]["sha256"] = "0" * 64
+        manifest["files"][LABELS_FILE]["sha256"] = "0" * 64
         client.put_object(Bucket=location.bucket, Key=key, Body=json.dumps(manifest).encode())
 
     url = publish_then_damage(object_store, tiny_roberta_repository, "edited", edit)

@@ -14,7 +14,7 @@ from transformers import AutoModelForSequenceClassification
 from conversion import checkpoint, zero_shot
 from conversion.checkpoint import ConversionError
 from conversion.convert import ConversionOptions, convert
-from conversion.repository import Repository
+from conversion.repository import ARTIFACTS, Repository
 from harness import tiny_roberta
 from tests.support import PROJECT, repository_skeleton
 
@@ -78,7 +78,7 @@ def test_a_given_token_budget_is_used_and_a_bad_one_refused(tiny_checkpoint, rep
 
 
 def test_artifacts_are_readable_by_other_users(tiny_roberta_repository):
-    for path in ("classifier/1/model.pt", "tokenizer/1/tokenizer.json", "postprocess/1/labels.json"):
+    for path in ARTIFACTS:
         assert (tiny_roberta_repository / path).stat().st_mode & 0o044 == 0o044, path
 
 
@@ -103,8 +103,8 @@ def test_refuses_to_write_above_the_tolerance(tiny_checkpoint, repository):
 def test_labels_and_max_length_flags(tiny_checkpoint, repository):
     argv = ["--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "bad,meh,good"]  # the older spelling
     assert run_cli(*argv, "--max-length", "16", "--token-budget", "64").returncode == 0
-    assert json.loads((repository / "postprocess" / "1" / "labels.json").read_text()) == ["bad", "meh", "good"]
-    assert Tokenizer.from_file(str(repository / "tokenizer" / "1" / "tokenizer.json")).truncation["max_length"] == 16
+    assert json.loads(Repository(repository).labels_file.read_text()) == ["bad", "meh", "good"]
+    assert Tokenizer.from_file(str(Repository(repository).tokenizer_file)).truncation["max_length"] == 16
 
 
 def test_labels_flag_must_match_the_model(tiny_checkpoint, repository):
