@@ -28,7 +28,7 @@ from pathlib import Path
 from .allocator import find_tcmalloc, preloads_an_allocator, with_allocator
 from .drain import drain
 from .http_calls import http_get
-from .procfs import dead_stubs, python_stubs
+from .procfs import alive, dead_stubs, python_stubs
 from .triton_flags import new_key, serving_flags
 
 # Used when the variable is unset or empty, as the shell's ${NAME:-default}.
@@ -100,10 +100,6 @@ def start_triton(extra_args: list[str]) -> tuple[subprocess.Popen, str]:
     except FileNotFoundError as error:
         raise StartRefused("entrypoint: tritonserver: command not found", 127) from error
     return server, repository_key
-
-
-def alive(pid: int) -> bool:
-    return os.path.exists(f"/proc/{pid}")
 
 
 def stubs_once_ready(server_pid: int, ready_url: str) -> dict[str, int] | None:

@@ -2,6 +2,7 @@
 
 import ctypes
 import logging
+import os
 import re
 import shutil
 import signal
@@ -15,10 +16,12 @@ from pathlib import Path
 from .drain import drain
 from .http_calls import http_get
 from .installation import TritonInstallation
-from .procfs import dead_stubs, python_stubs, stub_shared_memory
+from .procfs import alive, dead_stubs, python_stubs, stub_shared_memory
 from .triton_flags import new_key, serving_flags
 
 log = logging.getLogger(__name__)
+
+BACKENDS_PREFIX = "triton-backends-"  # + the launcher's pid: a folder whose launcher is gone can be removed
 
 _LOAD_FAILURE = re.compile(r"failed to load '(?P<model>[^']+)' version \d+: (?P<reason>.+?)\"?$", re.MULTILINE)
 
@@ -62,6 +65,25 @@ class Endpoints:
     @property
     def metrics(self) -> str:
         return f"http://{self.host}:{self.metrics_port}/metrics"
+
+
+def backends_folder(temporary: Path | None = None) -> Path:
+    """A new folder for this launcher's copy of the backends, named by its pid. Copies that killed
+    launchers could not remove go first: each holds a few MiB."""
+    temporary = Path(temporary or tempfile.gettempdir())
+    remove_abandoned_backends(temporary)
+    return Path(tempfile.mkdtemp(prefix=f"{BACKENDS_PREFIX}{os.getpid()}-", dir=temporary))
+
+
+def remove_abandoned_backends(temporary: Path) -> list[Path]:
+    """Remove this user's backend copies whose launcher is no longer running; the folders removed."""
+    removed = []
+    for folder in temporary.glob(f"{BACKENDS_PREFIX}*-*"):
+        launcher = folder.name.removeprefix(BACKENDS_PREFIX).split("-")[0]
+        if launcher.isdigit() and not alive(int(launcher)) and folder.stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def repository_models(repository: Path) -> list[str]:
@@ -130,7 +152,7 @@ class TritonServer:
         if not self.models:
             raise ServerFailed(f"{self.repository} holds no model (no */config.pbtxt)")
         installation = TritonInstallation.find()
-        self._backends = installation.assemble_backends(Path(tempfile.mkdtemp(prefix="triton-backends-")))
+        self._backends = installation.assemble_backends(backends_folder())
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "wb") as log_stream:
             self.process = subprocess.Popen(

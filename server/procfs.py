@@ -8,6 +8,10 @@ SHARED_MEMORY = Path("/dev/shm")
 _REGION_ARGUMENT, _INSTANCE_ARGUMENT = 2, 8
 
 
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
 def _command_line(pid: int) -> list[str]:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")

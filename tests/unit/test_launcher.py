@@ -1,10 +1,13 @@
-"""The launcher's logic without a server: its command line, load-failure reports, the drain's end, the health watch and the restart budget."""
+"""The launcher's logic without a server: its command line, load-failure reports, the drain's end, the health
+watch, the restart budget and the removal of abandoned backend copies."""
 
+import os
+import subprocess
 
 from server import Endpoints, TritonServer
 from server.drain import finished
 from server.installation import TritonInstallation
-from server.process import load_failures
+from server.process import BACKENDS_PREFIX, backends_folder, load_failures
 from server.supervisor import HealthWatch, RestartBudget
 
 LOG_LINE = (
@@ -77,3 +80,17 @@ def test_restart_budget_refuses_a_crash_loop_and_recovers_after_the_window():
     assert budget.take(now=0) and budget.take(now=10)
     assert not budget.take(now=20)
     assert budget.take(now=61)
+
+
+def test_backend_copies_of_launchers_that_are_gone_are_removed_before_a_new_one(tmp_path):
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    abandoned = tmp_path / f"{BACKENDS_PREFIX}{ended.pid}-x1"
+    running = tmp_path / f"{BACKENDS_PREFIX}{os.getpid()}-x2"
+    unrelated = tmp_path / f"{BACKENDS_PREFIX}abc"
+    for folder in (abandoned, running, unrelated):
+        (folder / "python").mkdir(parents=True)
+    fresh = backends_folder(tmp_path)
+    assert not abandoned.exists() and running.exists() and unrelated.exists()
+    assert fresh.parent == tmp_path and fresh.name.startswith(f"{BACKENDS_PREFIX}{os.getpid()}-")
+
