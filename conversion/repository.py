@@ -104,10 +104,14 @@ class Repository:
         if missing:
             raise RepositoryError(f"{self.root} is not this project's model repository: no config.pbtxt for {missing}")
 
-    def manifest(self) -> Manifest:
+    def manifest_text(self) -> str:
+        """conversion.json as conversion wrote it; refused when the repository has not been converted."""
         if not self.manifest_file.is_file():
             raise RepositoryError(f"{self.root} has not been converted ({MANIFEST_FILE} is missing): run python -m conversion first")
-        return Manifest.from_json(self.manifest_file.read_text())
+        return self.manifest_file.read_text()
+
+    def manifest(self) -> Manifest:
+        return Manifest.from_json(self.manifest_text())
 
     def labels(self) -> list[str]:
         return json.loads(self.labels_file.read_text())

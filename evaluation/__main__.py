@@ -111,10 +111,11 @@ def missed_thresholds(args: argparse.Namespace, scores: dict) -> list[str]:
 
 
 def model_labels(repository: Path) -> list[str]:
+    files = Repository(repository)
     try:
-        return Repository(repository).labels()
+        return files.labels()
     except (OSError, ValueError) as error:
-        raise EvaluationError(f"cannot read the model's labels from {Repository(repository).labels_file}: {error}") from None
+        raise EvaluationError(f"cannot read the model's labels from {files.labels_file}: {error}") from None
 
 
 def check_label_order(answers, labels: list[str], url: str) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from conversion.repository import MANIFEST_FILE
+from conversion.repository import Repository, RepositoryError
 
 from .errors import StoreError
 
@@ -60,9 +60,10 @@ def version_name(files: dict[str, dict], name: str | None = None) -> str:
 
 def build(repository: Path, name: str | None = None) -> dict:
     """The manifest of a converted repository."""
-    record = repository / MANIFEST_FILE
-    if not record.is_file():
-        raise StoreError(f"{repository} has not been converted ({MANIFEST_FILE} is missing): run python -m conversion first")
+    try:
+        record = Repository(repository).manifest_text()
+    except RepositoryError as error:
+        raise StoreError(str(error)) from None
     files = {
         relative: {"sha256": sha256_file(repository / relative), "bytes": (repository / relative).stat().st_size}
         for relative in repository_files(repository)
@@ -72,7 +73,7 @@ def build(repository: Path, name: str | None = None) -> dict:
         "version": version_name(files, name),
         "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "files": files,
-        "conversion": json.loads(record.read_text()),
+        "conversion": json.loads(record),
         "libraries": _library_versions(),
     }
 
