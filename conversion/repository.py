@@ -15,7 +15,6 @@ Standard library only, so that the server image's store code can use it.
 import json
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -228,12 +227,6 @@ class Repository:
         if not names:
             raise RepositoryError(f"{self.root} holds no converted pipeline (no */{MANIFEST_FILE}): run python -m conversion first")
         return {name: self.pipeline(name).manifest_text() for name in names}
-
-    def copy_skeleton(self, destination: Path) -> Path:
-        """A copy of the configs and model code at `destination`, without conversion output."""
-        names = {Path(relative).name for relative in (MODEL_FILE, TOKENIZER_FILE, LABELS_FILE, MANIFEST_FILE)}
-        shutil.copytree(self.root, destination, ignore=shutil.ignore_patterns(*names, "__pycache__"))
-        return destination
 
 
 if __name__ == "__main__":

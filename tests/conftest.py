@@ -1,26 +1,29 @@
 """Fixtures: tiny and default checkpoints converted into temporary repositories, served by a real
 Triton through the project's own pytest plugin (server/pytest_plugin.py)."""
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from conversion.convert import ConversionOptions, convert
+from conversion.repository import Pipeline
 from harness import tiny_roberta
+from harness.checkpoint_kinds import KINDS
 from harness.eager import EagerClassifier
 from server import TritonServer
-from tests.support import ADMIN_KEY, repository_skeleton
+from tests.support import ADMIN_KEY
 
 
-KINDS = ("unit", "live", "deployment")
+TEST_KINDS = ("unit", "live", "deployment")
 
 
 def pytest_collection_modifyitems(items) -> None:
     """Mark each test with its kind, the folder it lives in."""
     for item in items:
         kind = item.path.parent.name
-        if kind in KINDS:
+        if kind in TEST_KINDS:
             item.add_marker(kind)
 
 
@@ -31,15 +34,33 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_roberta_repository(tmp_path_factory, tiny_checkpoint) -> Path:
-    repository = repository_skeleton(tmp_path_factory.mktemp("tiny") / "model_repository")
+    repository = tmp_path_factory.mktemp("tiny") / "model_repository"
     convert(ConversionOptions(str(tiny_checkpoint), repository))
     return repository
 
 
 @pytest.fixture(scope="session")
 def minilm_repository(tmp_path_factory) -> Path:
-    repository = repository_skeleton(tmp_path_factory.mktemp("minilm") / "model_repository")
+    repository = tmp_path_factory.mktemp("minilm") / "model_repository"
     convert(ConversionOptions.default(model_repository=repository))
+    return repository
+
+
+@pytest.fixture(scope="session")
+def kind_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Pipeline name → a tiny random checkpoint of each kind of head (harness/checkpoint_kinds.py)."""
+    folder = tmp_path_factory.mktemp("kinds")
+    return {kind.name: kind.build(folder / kind.name) for kind in KINDS}
+
+
+@pytest.fixture(scope="session")
+def several_pipelines_repository(tmp_path_factory, minilm_repository, kind_checkpoints) -> Path:
+    """One repository: the default pipeline `sentiment` and one pipeline of each kind beside it."""
+    repository = tmp_path_factory.mktemp("several") / "model_repository"
+    for model in Pipeline(minilm_repository).models:
+        shutil.copytree(minilm_repository / model, repository / model)
+    for kind in KINDS:
+        convert(ConversionOptions(str(kind_checkpoints[kind.name]), repository, name=kind.name, pairs=kind.pairs, token_budget=256))
     return repository
 
 

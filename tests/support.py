@@ -1,5 +1,5 @@
-"""What the tests share: the project's paths, the admin key the served fixture uses, a repository
-skeleton to convert into, and `python -m server` run as a user runs it."""
+"""What the tests share: the project's paths, the admin key the served fixture uses, and
+`python -m server` run as a user runs it."""
 
 import os
 import subprocess
@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from conversion.repository import Repository
 from server import Endpoints
 from server.procfs import children
 
@@ -19,11 +18,6 @@ READY_MARKER = "Ctrl-C stops it"
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def repository_skeleton(destination: Path) -> Path:
-    """The committed model repository (configs and model.py files) without conversion output."""
-    return Repository(PROJECT / "model_repository").copy_skeleton(destination)
 
 
 class Launcher:
