@@ -4,6 +4,9 @@
   python -m store versions s3://http://host:8333/models/sentiment
   python -m store fetch s3://http://host:8333/models/sentiment/<version> DIR
 
+A version holds every pipeline converted into the folder: convert each model into the same folder
+(python -m conversion --model-repository DIR --model CKPT --name NAME), then publish it once.
+
 Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or any source boto3 reads).
 """
 
@@ -23,7 +26,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m store", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    publishing = commands.add_parser("publish", help="upload a converted repository as a new version; prints its URL")
+    publishing = commands.add_parser("publish", help="upload a converted repository (every pipeline in it) as a new version; prints its URL")
     publishing.add_argument("destination", help="s3:// URL the version goes under")
     publishing.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
     publishing.add_argument("--name", help="prefix for the version, e.g. a release: <name>-<digest>")

@@ -1,9 +1,13 @@
-"""A published version's manifest: every file's SHA-256 and size, the conversion record, and the
-library versions, under a version name derived from the files' hashes.
+"""A published version's manifest: every file's SHA-256 and size, every pipeline's conversion record,
+and the library versions, under a version name derived from the files' hashes.
 
 The version is `<digest>` or `<name>-<digest>`, where digest is the first 16 hex digits of the
 SHA-256 of the canonical file list: the same files always publish as the same version, and a
 manifest edited after publishing no longer matches its own version.
+
+Format 2 records each pipeline's conversion.json under `pipelines` (name → record); format 1, from
+before a repository held several pipelines, recorded the one pipeline's under `conversion`. Fetching
+reads only `files`, so versions of both formats are served.
 """
 
 import hashlib
@@ -18,7 +22,8 @@ from conversion.repository import Repository, RepositoryError
 from .errors import StoreError
 
 FILENAME = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # what publish writes
+FORMATS = (1, 2)  # what fetch reads
 # What built the artifacts: recorded so a version can be rebuilt or its loader matched.
 LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy")
 DIGEST_LENGTH = 16
@@ -59,9 +64,10 @@ def version_name(files: dict[str, dict], name: str | None = None) -> str:
 
 
 def build(repository: Path, name: str | None = None) -> dict:
-    """The manifest of a converted repository."""
+    """The manifest of a converted repository: every pipeline in it checked and recorded."""
     try:
-        record = Repository(repository).manifest_text()
+        Repository(repository).check()
+        records = Repository(repository).manifest_texts()
     except RepositoryError as error:
         raise StoreError(str(error)) from None
     files = {
@@ -73,7 +79,7 @@ def build(repository: Path, name: str | None = None) -> dict:
         "version": version_name(files, name),
         "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "files": files,
-        "conversion": json.loads(record),
+        "pipelines": {pipeline: json.loads(text) for pipeline, text in records.items()},
         "libraries": _library_versions(),
     }
 
@@ -83,8 +89,8 @@ def check(manifest: dict, version: str) -> None:
     match = VERSION.match(version)
     if match is None:
         raise StoreError(f"{version!r} is not a published version name (<digest> or <name>-<digest>, digest {DIGEST_LENGTH} hex digits)")
-    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
-        raise StoreError(f"version {version}: {FILENAME} is not a format-{FORMAT} manifest")
+    if manifest.get("format") not in FORMATS or not isinstance(manifest.get("files"), dict):
+        raise StoreError(f"version {version}: {FILENAME} is not a manifest of format {' or '.join(map(str, FORMATS))}")
     if content_digest(manifest["files"])[:DIGEST_LENGTH] != match["digest"]:
         raise StoreError(f"version {version}: {FILENAME} does not match the version's digest (it was changed after publishing)")
     for relative in manifest["files"]:
