@@ -20,6 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
+from conversion.repository import Repository
 from store import StoreError, fetch
 
 from .installation import TritonNotInstalled
@@ -64,9 +65,17 @@ def banner(server: TritonServer, source: str) -> str:
     endpoints = server.endpoints
     admin_access = f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"
     fetched = [f"  files    {server.repository} (verified against the version's manifest)"] if source.startswith("s3://") else []
+    pipelines = Repository(server.repository).pipelines()
+    queries = [f"  .venv/bin/python -m clients --url {endpoints.grpc} --model {name} \"I love this\"" for name in pipelines]
+    queries += [
+        f"  curl -s {endpoints.http}/v2/models/{name}/infer -d "
+        """'{"inputs":[{"name":"TEXT","shape":[1,1],"datatype":"BYTES","data":["I love this"]}]}'"""
+        for name in pipelines[:1]
+    ]
     return "\n".join(
         [
-            f"Triton is serving {', '.join(server.models)} from {source}",
+            f"Triton is serving {', '.join(pipelines) or 'no converted pipeline'} from {source}",
+            f"  models   {', '.join(server.models)}",
             *fetched,
             f"  HTTP     {endpoints.http}",
             f"  gRPC     {endpoints.grpc}",
@@ -74,9 +83,7 @@ def banner(server: TritonServer, source: str) -> str:
             f"  log      {server.log_file}",
             f"  {', '.join(RESTRICTED_APIS)} APIs: {admin_access}",
             "Query it:",
-            f'  .venv/bin/python -m clients --url {endpoints.grpc} "I love this" "I hate mondays"',
-            f"  curl -s {endpoints.http}/v2/models/sentiment/infer -d "
-            """'{"inputs":[{"name":"TEXT","shape":[1,1],"datatype":"BYTES","data":["I love this"]}]}'""",
+            *queries,
             "Ctrl-C stops it after in-flight requests finish.",
         ]
     )

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from tokenizers import Tokenizer
@@ -14,14 +15,14 @@ from transformers import AutoModelForSequenceClassification
 from conversion import checkpoint, zero_shot
 from conversion.checkpoint import ConversionError
 from conversion.convert import ConversionOptions, convert
-from conversion.repository import ARTIFACTS, Repository
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, Repository
 from harness import tiny_roberta
-from tests.support import PROJECT, repository_skeleton
+from tests.support import PROJECT
 
 
 @pytest.fixture
 def repository(tmp_path):
-    return repository_skeleton(tmp_path / "model_repository")
+    return tmp_path / "model_repository"
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess:
@@ -32,7 +33,7 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_repository, tiny_checkpoint):
-    repository = Repository(tiny_roberta_repository)
+    repository = Repository(tiny_roberta_repository).pipeline()
     manifest = repository.check()
     assert manifest.max_abs_difference <= 1e-4
     assert manifest.max_length == tiny_roberta.MAX_LENGTH
@@ -48,14 +49,14 @@ def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_reposi
 
 
 def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_repository, tiny_checkpoint):
-    manifest = Repository(tiny_roberta_repository).manifest()
+    manifest = Repository(tiny_roberta_repository).pipeline().manifest()
     budget = manifest.token_budget
     assert budget["chosen_by"] == "fastest on this CPU"
     assert str(budget["cpu"]) in budget["seconds_by_cpu_budget"]
     assert budget["seconds_by_cpu_budget"][str(budget["cpu"])] == min(budget["seconds_by_cpu_budget"].values())
     assert manifest.grouped_max_abs_difference <= 1e-4
 
-    module = torch.jit.load(str(Repository(tiny_roberta_repository).model_file))
+    module = torch.jit.load(str(Pipeline(tiny_roberta_repository).model_file))
     assert (module.cpu_token_budget, module.gpu_token_budget) == (budget["cpu"], budget["gpu"])
     eager = AutoModelForSequenceClassification.from_pretrained(tiny_checkpoint).eval()
     lengths = [64, 3, 17, 2, 64, 9, 40]  # scrambled, padded to the maximum length as the tokenizer model sends them
@@ -70,7 +71,7 @@ def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_re
 def test_a_given_token_budget_is_used_and_a_bad_one_refused(tiny_checkpoint, repository):
     manifest = convert(ConversionOptions(str(tiny_checkpoint), repository, token_budget=96, gpu_token_budget=2048))
     assert manifest.token_budget == {"cpu": 96, "gpu": 2048, "chosen_by": "--token-budget"}
-    assert Repository(repository).manifest() == manifest
+    assert Pipeline(repository).manifest() == manifest
     argv = ["--model", str(tiny_checkpoint), "--model-repository", str(repository)]
     for bad in ("0", "-5", "many"):
         result = run_cli(*argv, "--token-budget", bad)
@@ -78,7 +79,7 @@ def test_a_given_token_budget_is_used_and_a_bad_one_refused(tiny_checkpoint, rep
 
 
 def test_artifacts_are_readable_by_other_users(tiny_roberta_repository):
-    for path in ARTIFACTS:
+    for path in Pipeline(tiny_roberta_repository).artifacts:
         assert (tiny_roberta_repository / path).stat().st_mode & 0o044 == 0o044, path
 
 
@@ -89,22 +90,22 @@ def test_int8_quantisation_records_its_accuracy_change(tiny_checkpoint, reposito
     assert 0 < change["max_probability_difference"] < 1
     agreed, total = map(int, change["label_agreement"].split("/"))
     assert 0 <= agreed <= total == 11
-    traced = torch.jit.load(str(Repository(repository).model_file))
+    traced = torch.jit.load(str(Pipeline(repository).model_file))
     assert "quantized::linear_dynamic" in str(traced.inlined_graph)
 
 
 def test_refuses_to_write_above_the_tolerance(tiny_checkpoint, repository):
     with pytest.raises(ConversionError, match="differs from eager PyTorch .* nothing written"):
         convert(ConversionOptions(str(tiny_checkpoint), repository, tolerance=-1))
-    assert not Repository(repository).model_file.exists()
-    assert not Repository(repository).tokenizer_file.exists()
+    assert not Pipeline(repository).model_file.exists()
+    assert not Pipeline(repository).tokenizer_file.exists()
 
 
 def test_labels_and_max_length_flags(tiny_checkpoint, repository):
     argv = ["--model", str(tiny_checkpoint), "--repository", str(repository), "--labels", "bad,meh,good"]  # the older spelling
     assert run_cli(*argv, "--max-length", "16", "--token-budget", "64").returncode == 0
-    assert json.loads(Repository(repository).labels_file.read_text()) == ["bad", "meh", "good"]
-    assert Tokenizer.from_file(str(Repository(repository).tokenizer_file)).truncation["max_length"] == 16
+    assert json.loads(Pipeline(repository).labels_file.read_text()) == ["bad", "meh", "good"]
+    assert Tokenizer.from_file(str(Pipeline(repository).tokenizer_file)).truncation["max_length"] == 16
 
 
 def test_labels_flag_must_match_the_model(tiny_checkpoint, repository):
@@ -134,9 +135,11 @@ def test_a_folder_that_is_not_a_checkpoint_gives_a_clear_message(tmp_path, repos
     assert "Traceback" not in result.stderr
 
 
-def test_a_folder_that_is_not_a_repository_is_refused(tiny_checkpoint, tmp_path):
-    with pytest.raises(ConversionError, match="not this project's model repository"):
-        convert(ConversionOptions(str(tiny_checkpoint), tmp_path))
+@pytest.mark.parametrize("name", ["sentiment.tokenizer", "", "-x", "a/b", "x" * 64])
+def test_a_pipeline_name_that_could_collide_or_escape_is_refused(tiny_checkpoint, repository, name):
+    with pytest.raises(ConversionError, match="pipeline name .* must be 1 to 63 letters"):
+        convert(ConversionOptions(str(tiny_checkpoint), repository, name=name))
+    assert not repository.exists()
 
 
 def test_remote_code_runs_only_with_the_flag(tiny_checkpoint, tmp_path, repository):
@@ -145,7 +148,8 @@ def test_remote_code_runs_only_with_the_flag(tiny_checkpoint, tmp_path, reposito
     marker = tmp_path / "remote-code-ran"
     (folder / "custom_model.py").write_text(
         f"open({str(marker)!r}, 'w').close()\n"
-        "from transformers import RobertaForSequenceClassification as CustomModel\n"
+        "from transformers import RobertaForSequenceClassification\n"
+        "class CustomModel(RobertaForSequenceClassification):\n    pass\n"  # registered as remote code, not RoBERTa itself
     )
     config = json.loads((folder / "config.json").read_text())
     config["auto_map"] = {"AutoModelForSequenceClassification": "custom_model.CustomModel"}
@@ -170,3 +174,73 @@ def test_prototype_files_are_validated(tmp_path, content):
     path.write_text(content)
     with pytest.raises(ConversionError, match="prototypes|must map"):
         zero_shot.load_examples(path)
+
+
+def test_the_committed_repository_holds_the_default_pipelines_configs_as_conversion_writes_them():
+    from conversion.configs import render
+
+    committed = PROJECT / "model_repository"
+    assert {model.name for model in committed.iterdir()} == set(Pipeline(committed).models)
+    for relative, text in render(Pipeline(committed)).items():
+        assert (committed / relative).read_text() == text, relative
+
+
+def file_bytes(repository, pipeline: str) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(repository)): path.read_bytes()
+        for model in Pipeline(repository, pipeline).models
+        for path in sorted((repository / model).rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_second_pipeline_is_written_beside_the_first_without_changing_its_bytes(tiny_checkpoint, kind_checkpoints, repository):
+    convert(ConversionOptions(str(tiny_checkpoint), repository, token_budget=64))
+    before = file_bytes(repository, DEFAULT_PIPELINE)
+    manifest = convert(ConversionOptions(str(kind_checkpoints["nli"]), repository, name="nli", pairs=True, token_budget=64))
+    assert file_bytes(repository, DEFAULT_PIPELINE) == before
+    assert Repository(repository).pipelines() == ["nli", DEFAULT_PIPELINE]
+    assert set(Repository(repository).check()) == {"nli", DEFAULT_PIPELINE}
+    assert (manifest.pairs, manifest.token_types, manifest.function) == (True, True, "softmax")
+    configs = {model: (repository / model / "config.pbtxt").read_text() for model in Pipeline(repository, "nli").models}
+    assert 'name: "TEXT_PAIR", data_type: TYPE_STRING, dims: [ 1 ], optional: true' in configs["nli"]
+    assert 'model_name: "nli.classifier"' in configs["nli"] and 'key: "INPUT__2", value: "token_type_ids"' in configs["nli"]
+    assert 'name: "INPUT__2"' in configs["nli.classifier"] and 'name: "TOKEN_TYPE_IDS"' in configs["nli.tokenizer"]
+    assert "../nli.classifier/1/conversion.json" in configs["nli.postprocess"]
+
+
+@pytest.mark.parametrize(
+    "kind, pairs, function, problem_type, token_types",
+    [
+        ("nli", True, "softmax", None, True),
+        ("rerank", True, "sigmoid", None, False),  # RoBERTa has one token type
+        ("toxicity", False, "sigmoid", "multi_label_classification", False),
+        ("rating", False, "none", "regression", False),
+    ],
+)
+def test_each_kind_of_head_is_recorded_and_matches_hugging_faces_pipeline(
+    kind_checkpoints, repository, kind, pairs, function, problem_type, token_types
+):
+    manifest = convert(ConversionOptions(str(kind_checkpoints[kind]), repository, name=kind, pairs=pairs, token_budget=64))
+    assert (manifest.function, manifest.problem_type, manifest.pairs, manifest.token_types) == (function, problem_type, pairs, token_types)
+    assert manifest.pipeline_max_abs_difference <= 1e-4
+    assert Pipeline(repository, kind).manifest() == manifest
+    assert len(Pipeline(repository, kind).labels()) == len(manifest.labels) >= 1
+
+
+def test_the_problem_type_flag_overrides_the_checkpoints(kind_checkpoints, repository):
+    argv = ["--model", str(kind_checkpoints["toxicity"]), "--model-repository", str(repository), "--name", "tox"]
+    result = run_cli(*argv, "--problem-type", "single_label_classification", "--token-budget", "64")
+    assert result.returncode == 0, result.stderr
+    manifest = Pipeline(repository, "tox").manifest()
+    assert (manifest.problem_type, manifest.function) == ("single_label_classification", "softmax")
+    assert run_cli(*argv, "--problem-type", "ranking").returncode == 2
+
+
+def test_a_served_value_unlike_hugging_faces_pipeline_is_refused(kind_checkpoints, repository, monkeypatch):
+    from conversion import served
+
+    monkeypatch.setattr(served, "pipeline_values", lambda *args: np.zeros((len(args[2]), 3)))
+    with pytest.raises(ConversionError, match="differs from Hugging Face's pipeline .* nothing written"):
+        convert(ConversionOptions(str(kind_checkpoints["nli"]), repository, name="nli", pairs=True, token_budget=64))
+    assert not Pipeline(repository, "nli").manifest_file.exists()
