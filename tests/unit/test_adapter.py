@@ -10,10 +10,9 @@ from transformers import AutoModel
 from conversion import adapter
 from conversion.checkpoint import ConversionError
 from conversion.convert import ConversionOptions, convert
-from conversion.repository import Repository
+from conversion.repository import Pipeline
 from conversion.sentence_classifier import SentenceClassifier
 from harness.eager import EagerClassifier
-from tests.support import repository_skeleton
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -65,18 +64,18 @@ def test_an_adapter_for_another_encoder_or_a_broken_file_is_refused(tiny_checkpo
 def test_converts_with_an_adapter_and_the_eager_reference_rebuilds_it(tiny_checkpoint, tmp_path):
     path = tmp_path / "adapter.safetensors"
     trained_adapter(tiny_checkpoint, path)
-    repository = repository_skeleton(tmp_path / "model_repository")
+    repository = tmp_path / "model_repository"
     manifest = convert(ConversionOptions(str(tiny_checkpoint), repository, adapter=path, token_budget=64))
     assert manifest.adapter == str(path) and manifest.labels == LABELS
     assert manifest.grouped_max_abs_difference <= 1e-4
     eager = EagerClassifier.from_repository(repository)
-    module = torch.jit.load(str(Repository(repository).model_file))
+    module = torch.jit.load(str(Pipeline(repository).model_file))
     ids = torch.tensor([eager.token_ids("the adapter is merged before tracing")])
     with torch.no_grad():
         assert torch.allclose(module(ids, torch.ones_like(ids)), torch.from_numpy(eager.logits(["the adapter is merged before tracing"])), atol=1e-4)
 
 
 def test_one_head_per_encoder(tiny_checkpoint, tmp_path):
-    options = ConversionOptions(str(tiny_checkpoint), repository_skeleton(tmp_path / "r"), adapter=Path("a.safetensors"), prototypes=Path("p.json"))
+    options = ConversionOptions(str(tiny_checkpoint), tmp_path / "r", adapter=Path("a.safetensors"), prototypes=Path("p.json"))
     with pytest.raises(ConversionError, match="--prototypes and --adapter are two heads for one encoder: choose one"):
         convert(options)

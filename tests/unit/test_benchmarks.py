@@ -1,9 +1,14 @@
-"""Benchmark logic without a server: the memory trend and infinity-emb's view of a checkpoint."""
+"""Benchmark logic without a server: the memory trend, infinity-emb's view of a checkpoint, the
+folders a benchmark serves, the report's per-model rows and the start-up benchmark's conversion command."""
 
 import json
+from pathlib import Path
 
+import pytest
 
-from benchmarks import infinity_peer, soak
+from benchmarks import infinity_peer, report, repositories, soak, startup, variants
+from conversion.__main__ import options_from, parse_args
+from conversion.repository import STEPS, Manifest, Pipeline, RepositoryError
 
 
 def test_memory_trend_is_a_least_squares_slope_and_a_spread():
@@ -26,3 +31,65 @@ def test_infinity_gets_a_view_of_a_checkpoint_with_a_tokenizer_class_it_knows(tm
 
     (checkpoint / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
     assert infinity_peer.readable_checkpoint(checkpoint, tmp_path) == checkpoint
+
+
+def fake_pipeline(root: Path, name: str, **manifest) -> Pipeline:
+    """The files of a converted pipeline, with stand-in contents that Pipeline.check accepts."""
+    pipeline = Pipeline(root, name)
+    record = Manifest(source=str(root / "checkpoint"), labels=["a", "b"], max_length=8, max_abs_difference=0.0,
+                      grouped_max_abs_difference=0.0, token_budget={}, **manifest)  # fmt: skip
+    for model in pipeline.models:
+        pipeline.write_text(f"{model}/config.pbtxt", f'name: "{model}"\n')
+    model_file, tokenizer_file, labels_file, manifest_file = pipeline.artifacts
+    pipeline.write_text(model_file, "not TorchScript")
+    pipeline.write_text(tokenizer_file, json.dumps({"truncation": {"max_length": 8}}))
+    pipeline.write_text(labels_file, json.dumps(record.labels))
+    pipeline.write_text(manifest_file, record.to_json())
+    return pipeline
+
+
+def test_a_benchmark_serves_the_measured_pipeline_alone_and_the_unbatched_classifier_beside_it(tmp_path):
+    fake_pipeline(tmp_path / "repository", "sentiment")
+    toxicity = fake_pipeline(tmp_path / "repository", "toxicity", function="sigmoid")
+
+    served = repositories.with_peer_models(toxicity, tmp_path / "served")
+    unbatched = repositories.unbatched_classifier(toxicity)
+    assert unbatched == "toxicity.classifier.unbatched"
+    assert sorted(path.name for path in served.root.iterdir()) == sorted([*toxicity.models, unbatched])
+    assert served.check() == toxicity.manifest() and served.model_file.resolve() == toxicity.model_file.resolve()
+    assert (served.root / unbatched / "1" / "model.pt").resolve() == toxicity.model_file.resolve()
+    config = (served.root / unbatched / "config.pbtxt").read_text()
+    assert f'name: "{unbatched}"' in config and "max_batch_size: 1" in config and "dynamic_batching" not in config
+
+    copied = repositories.alone(toxicity, tmp_path / "copied", link_model=False)
+    assert not copied.model_file.is_symlink() and copied.model_file.read_text() == "not TorchScript"
+    assert sorted(path.name for path in copied.root.iterdir()) == sorted(toxicity.models)
+
+
+def test_only_single_text_pipelines_are_measured(tmp_path):
+    assert repositories.measurable(fake_pipeline(tmp_path, "rating", function="none")).function == "none"
+    with pytest.raises(RepositoryError, match="'nli' .* classifies text pairs"):
+        repositories.measurable(fake_pipeline(tmp_path, "nli", pairs=True, token_types=True))
+    with pytest.raises(RepositoryError, match="no converted pipeline 'missing'"):
+        repositories.measurable(Pipeline(tmp_path, "missing"))
+
+
+def test_the_report_breaks_the_served_runs_down_by_the_pipeline_s_own_models():
+    stats = {"requests": 8, "failed": 0, "average_batch": 2.0, "queue_ms": 0.5, "compute_ms": 3.0}
+    models = list(Pipeline(Path("."), "toxicity").models)
+    results = {"models": models, "served": [{"concurrency": 8, "server": {model: stats for model in models}}]}
+    rows = report.breakdown_table(results).splitlines()[2:]
+    assert [row.split(" | ")[1] for row in rows] == ["toxicity", *(f"toxicity.{step}" for step in STEPS)]
+
+
+def test_converting_first_runs_the_conversion_the_manifest_records(tmp_path):
+    adapted = fake_pipeline(tmp_path / "repository", "sentiment", adapter=str(tmp_path / "adapter.safetensors"))
+    toxicity = fake_pipeline(tmp_path / "repository", "toxicity", function="sigmoid", problem_type="multi_label_classification")
+    for pipeline in (adapted, toxicity):
+        options = variants.same_conversion(pipeline, tmp_path / "empty")
+        command = startup.conversion_command(options)
+        assert command[1:3] == ["-m", "conversion"] and options_from(parse_args(command[3:])) == options
+    assert "--adapter" in startup.conversion_command(variants.same_conversion(adapted, tmp_path / "empty"))
+    toxicity_command = startup.conversion_command(variants.same_conversion(toxicity, tmp_path / "empty"))
+    assert toxicity_command[toxicity_command.index("--name") + 1] == "toxicity"
+    assert toxicity_command[toxicity_command.index("--labels") + 1] == "a,b"

@@ -47,6 +47,18 @@ def test_an_unusable_file_is_refused_with_one_line_naming_the_problem(tmp_path, 
     assert (message or "no such file") in str(error.value)
 
 
+def test_a_pair_column_gives_each_text_its_pair(tmp_path):
+    labels = ["entailment", "neutral", "contradiction"]
+    jsonl_file = write(tmp_path / "a.jsonl", '{"premise": "It rains.", "hypothesis": "", "label": "neutral"}\n')
+    assert labelled.read(jsonl_file, labels, "premise", pair_column="hypothesis") == [labelled.Example("It rains.", "neutral", "")]
+    csv_file = write(tmp_path / "a.csv", "text,label\nIt rains.,neutral\n")
+    with pytest.raises(LabelledFileError, match="a.csv:2: no column 'hypothesis' \\(columns: text, label\\)"):
+        labelled.read(csv_file, labels, pair_column="hypothesis")
+    number_file = write(tmp_path / "b.jsonl", '{"text": "It rains.", "pair": 3, "label": "neutral"}\n')
+    with pytest.raises(LabelledFileError, match="b.jsonl:1: the pair \\('pair'\\) must be a string"):
+        labelled.read(number_file, labels, pair_column="pair")
+
+
 def test_a_mapping_must_be_pairs():
     with pytest.raises(LabelledFileError, match="is not FILE_LABEL=MODEL_LABEL"):
         labelled.parse_mapping(["rotten"])

@@ -100,3 +100,21 @@ def test_measured_budget_is_a_candidate_with_every_timing(tiny_classifier):
     best, seconds = length_grouping.measure_cpu_budget(tiny_classifier[1], batch, rounds=1)
     assert set(seconds) == set(length_grouping.CANDIDATE_BUDGETS)
     assert best in seconds and seconds[best] == min(seconds.values()) > 0
+
+
+class PairProbe(torch.nn.Module):
+    """Per row: the width of its sub-batch and a fingerprint of the token types that reached it."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        rows, width = input_ids.shape
+        types = (token_type_ids * attention_mask * torch.arange(1, width + 1)).sum(dim=1, keepdim=True)
+        return torch.cat([torch.full((rows, 1), width), types], dim=1).to(torch.float32)
+
+
+def test_token_types_travel_with_their_rows_and_are_trimmed_alike():
+    lengths = [5, 60, 2, 33, 17]
+    ids, mask = right_padded(lengths, 64)
+    types = (torch.arange(64).unsqueeze(0) >= torch.tensor([3, 20, 1, 30, 9]).unsqueeze(1)).long() * mask
+    out = length_grouping.script(torch.jit.script(PairProbe()), 64, 64, token_types=True)(ids, mask, types)
+    assert out[:, 1].tolist() == (types * mask * torch.arange(1, 65)).sum(dim=1).float().tolist()
+    assert all(width >= length for width, length in zip(out[:, 0].long().tolist(), lengths))

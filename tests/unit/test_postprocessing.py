@@ -54,11 +54,11 @@ def test_load_labels_names_a_missing_file(tmp_path):
         postprocessing.load_labels(tmp_path / "labels.json")
 
 
-@pytest.mark.parametrize("content", ['{"a": 1}', '["only-one"]', "[1, 2]"])
+@pytest.mark.parametrize("content", ['{"a": 1}', "[]", "[1, 2]"])
 def test_load_labels_rejects_malformed_files(tmp_path, content):
     path = tmp_path / "labels.json"
     path.write_text(content)
-    with pytest.raises(ValueError, match="JSON list of at least two label names"):
+    with pytest.raises(ValueError, match="must hold a JSON list of label names"):
         postprocessing.load_labels(path)
 
 
@@ -75,15 +75,44 @@ def test_load_labels_refuses_a_count_that_disagrees_with_the_classifier(tmp_path
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(["negative", "positive"]))
 
-    assert postprocessing.classifier_logit_count(manifest) == 3
+    assert postprocessing.read_manifest(manifest) == (3, "softmax")
     with pytest.raises(ValueError, match=r"labels.json names 2 labels but the classifier outputs 3 logits: .*conversion"):
-        postprocessing.load_labels(path, logit_count=postprocessing.classifier_logit_count(manifest))
+        postprocessing.load_labels(path, logit_count=postprocessing.read_manifest(manifest)[0])
     path.write_text(json.dumps(LABELS))
     assert postprocessing.load_labels(path, logit_count=3) == LABELS
 
 
-def test_classifier_logit_count_without_or_with_a_broken_record(tmp_path):
-    assert postprocessing.classifier_logit_count(tmp_path / "conversion.json") is None
+def test_a_broken_manifest_is_refused(tmp_path):
     (tmp_path / "conversion.json").write_text("{}")
     with pytest.raises(ValueError, match="conversion.json is not a conversion record"):
-        postprocessing.classifier_logit_count(tmp_path / "conversion.json")
+        postprocessing.read_manifest(tmp_path / "conversion.json")
+
+
+def test_each_function_gives_hugging_faces_values_and_the_top_label():
+    logits = np.array([[2.0, -1.0, 0.5], [-3.0, 4.0, 0.0]], dtype=np.float32)
+    sigmoid = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    for function, expected in [("sigmoid", sigmoid), ("none", logits)]:
+        label, score, probs = postprocessing.postprocess(logits, LABELS, function)
+        np.testing.assert_allclose(probs, expected, rtol=1e-6)
+        assert label[:, 0].tolist() == [b"negative", b"neutral"]
+        np.testing.assert_allclose(score[:, 0], expected.max(axis=1), rtol=1e-6)
+        assert probs.dtype == score.dtype == np.float32
+
+
+def test_a_single_logit_has_one_label():
+    label, score, probs = postprocessing.postprocess(np.array([[0.0], [-2.5]], dtype=np.float32), ["relevance"], "sigmoid")
+    assert label[:, 0].tolist() == [b"relevance", b"relevance"]
+    np.testing.assert_allclose(score[:, 0], [0.5, 1 / (1 + np.exp(2.5))], rtol=1e-6)
+    assert probs.shape == (2, 1)
+
+
+def test_the_manifest_names_the_function(tmp_path):
+    path = tmp_path / "conversion.json"
+    assert postprocessing.read_manifest(path) == (None, "softmax")  # no manifest: as before
+    path.write_text(json.dumps({"labels": ["stars"], "function": "none"}))
+    assert postprocessing.read_manifest(path) == (1, "none")
+    path.write_text(json.dumps({"labels": ["a", "b"]}))  # written before functions were recorded
+    assert postprocessing.read_manifest(path) == (2, "softmax")
+    path.write_text(json.dumps({"labels": ["a", "b"], "function": "tanh"}))
+    with pytest.raises(ValueError, match="unknown function 'tanh'"):
+        postprocessing.read_manifest(path)

@@ -22,8 +22,9 @@ def tokenizer(tokenizer_file):
     return tokenization.TextEncoder.load(tokenizer_file)
 
 
-def tokenize_requests(encoder, requests):
-    return encoder.tokenize_requests(requests)
+def tokenize_requests(encoder, requests, token_types=False):
+    """Requests of TEXT only, or (TEXT, TEXT_PAIR) tuples."""
+    return encoder.tokenize_requests([request if isinstance(request, tuple) else (request, None) for request in requests], token_types)
 
 
 def texts(*items: bytes) -> np.ndarray:
@@ -112,3 +113,51 @@ def test_texts_are_cut_before_tokenizing_without_changing_their_tokens(tokenizer
     for text in [*PARITY_TEXTS, MEGABYTE_TEXT, many_spaces, "x" * 10_000]:
         ids, mask = tokenizer.encode([text])
         assert unpadded(ids, mask) == [tokenizer.tokenizer.encode(text).ids]
+
+
+@pytest.fixture(scope="module")
+def pair_tokenizers(kind_checkpoints, tmp_path_factory) -> dict:
+    """Per pair checkpoint (BERT with token types, RoBERTa): the Hugging Face tokenizer and the served encoder."""
+    found = {}
+    for kind in ("nli", "rerank"):
+        hf = AutoTokenizer.from_pretrained(kind_checkpoints[kind])
+        path = tmp_path_factory.mktemp(kind) / "tokenizer.json"
+        serving_tokenizer(hf, tiny_roberta.MAX_LENGTH).save(str(path))
+        found[kind] = (hf, tokenization.TextEncoder.load(path))
+    return found
+
+
+PAIRS = [("A man is eating.", "Someone eats."), ("", "only the second"), ("only the first", ""), (LONG_TEXT, "short"),
+         ("short", LONG_TEXT), (LONG_TEXT, LONG_TEXT), ("日本語の文", "👍🎉")]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["nli", "rerank"])
+def test_pairs_match_the_hugging_face_tokenizer_template_truncation_and_token_types(pair_tokenizers, kind):
+    hf, encoder = pair_tokenizers[kind]
+    token_types = kind == "nli"
+    requests = [(texts(a.encode()), texts(b.encode())) for a, b in PAIRS]
+    for (a, b), arrays in zip(PAIRS, tokenize_requests(encoder, requests, token_types)):
+        expected = hf(a, b, truncation=True, max_length=tiny_roberta.MAX_LENGTH)
+        assert unpadded(arrays[0], arrays[1]) == [expected["input_ids"]], (a[:20], b[:20])
+        if token_types:
+            assert unpadded(arrays[2], arrays[1]) == [expected["token_type_ids"]]
+            assert arrays[2][0, int(arrays[1].sum()) :].sum() == 0  # padding has type 0
+        else:
+            assert len(arrays) == 2
+
+
+def test_a_request_without_pairs_beside_one_with_pairs_is_single_texts(pair_tokenizers):
+    hf, encoder = pair_tokenizers["nli"]
+    single, pair = tokenize_requests(encoder, [texts(b"a text"), (texts(b"a text"), texts(b"its pair"))], token_types=True)
+    assert unpadded(single[0], single[1]) == [hf("a text")["input_ids"]] and single[2].sum() == 0
+    assert unpadded(pair[0], pair[1]) == [hf("a text", "its pair")["input_ids"]] and pair[2].sum() > 0
+
+
+def test_a_bad_pair_fails_its_request_alone(pair_tokenizers):
+    _, encoder = pair_tokenizers["nli"]
+    good = (texts(b"first", b"second"), texts(b"1", b"2"))
+    results = tokenize_requests(encoder, [good, (texts(b"ok"), texts(b"\xc3\x28")), (texts(b"a", b"b"), texts(b"c")), good], True)
+    assert str(results[1]) == "TEXT_PAIR[0] is not valid UTF-8: invalid continuation byte at byte 0"
+    assert str(results[2]) == "TEXT_PAIR holds 1 texts but TEXT holds 2: send one pair per text"
+    for array_a, array_b in zip(results[0], results[3]):
+        np.testing.assert_array_equal(array_a, array_b)
