@@ -1,4 +1,4 @@
-"""Client for the `sentiment` ensemble: raw text in, labels out."""
+"""Client for the served pipelines (the `sentiment` ensemble by default): raw text, or text pairs, in; labels out."""
 
 from .classify import Classifier, ClientError, Prediction, classify
 

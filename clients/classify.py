@@ -1,4 +1,4 @@
-"""classify(texts) over gRPC or HTTP with tritonclient, many texts per request."""
+"""classify(texts) over gRPC or HTTP with tritonclient, many texts (or text pairs) per request, to any pipeline."""
 
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,7 +9,7 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 DEFAULT_URLS = {"grpc": "127.0.0.1:8001", "http": "127.0.0.1:8000"}
-MODEL = "sentiment"
+MODEL = "sentiment"  # conversion.repository.DEFAULT_PIPELINE (the client image carries only clients/)
 
 
 class ClientError(Exception):
@@ -29,9 +29,10 @@ class ClientError(Exception):
 @dataclass(frozen=True)
 class Prediction:
     text: str
-    label: str
-    score: float
-    probs: list[float]  # every label's probability, in the model's label order
+    label: str  # the top label
+    score: float  # its value
+    probs: list[float]  # every label's value, in the pipeline's label order: softmax, sigmoid or raw
+    pair: str | None = None  # the second text of a pair; None for a single text
 
 
 def _library(protocol: str):
@@ -40,30 +41,38 @@ def _library(protocol: str):
     return grpcclient if protocol == "grpc" else httpclient
 
 
-def _max_batch_size(client, protocol: str, model: str) -> int:
+def _model_config(client, protocol: str, model: str) -> dict:
+    """The model's configuration as JSON, the same keys over both protocols."""
     if protocol == "grpc":
-        return int(client.get_model_config(model, as_json=True)["config"]["max_batch_size"])
-    return int(client.get_model_config(model)["max_batch_size"])
+        return client.get_model_config(model, as_json=True)["config"]
+    return client.get_model_config(model)
 
 
 def text_tensor(texts: list[str | bytes]) -> np.ndarray:
-    """Texts → the [n, 1] BYTES tensor TEXT; str is sent as UTF-8, bytes as they are."""
+    """Texts → the [n, 1] BYTES tensor TEXT (or TEXT_PAIR); str is sent as UTF-8, bytes as they are."""
     encoded = [text.encode("utf-8") if isinstance(text, str) else bytes(text) for text in texts]
     return np.array(encoded, dtype=np.object_).reshape(-1, 1)
 
 
-def _infer(client, library, model: str, texts: list[str | bytes]):
-    tensor = text_tensor(texts)
-    text_input = library.InferInput("TEXT", list(tensor.shape), "BYTES")
-    text_input.set_data_from_numpy(tensor)
+def _decoded(text: str | bytes | None) -> str | None:
+    return text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else text
+
+
+def _infer(client, library, model: str, tensors: dict[str, list[str | bytes]]):
+    inputs = []
+    for name, texts in tensors.items():
+        tensor = text_tensor(texts)
+        inputs.append(library.InferInput(name, list(tensor.shape), "BYTES"))
+        inputs[-1].set_data_from_numpy(tensor)
     outputs = [library.InferRequestedOutput(name) for name in ("LABEL", "SCORE", "PROBS")]
-    result = client.infer(model, [text_input], outputs=outputs)
+    result = client.infer(model, inputs, outputs=outputs)
     return result.as_numpy("LABEL"), result.as_numpy("SCORE"), result.as_numpy("PROBS")
 
 
 class Classifier:
-    """One connection to the served model, reused for many calls: the server's liveness and the model's
-    max batch size are read once, when it opens. Raises ClientError on any failure."""
+    """One connection to a served pipeline (the ensemble `model`), reused for many calls: the server's
+    liveness and the model's configuration (its max batch size, whether it takes TEXT_PAIR) are read
+    once, when it opens. Raises ClientError on any failure."""
 
     def __init__(self, url: str | None = None, protocol: str = "grpc", model: str = MODEL, timeout: float = 60.0):
         self.library = _library(protocol)
@@ -76,24 +85,43 @@ class Classifier:
             with self._errors_explained():
                 if not self.client.is_server_live():
                     raise ClientError(f"the Triton server at {self.url} is not live")
-                self.max_batch_size = _max_batch_size(self.client, protocol, model)
+                config = _model_config(self.client, protocol, model)
+                self.max_batch_size = int(config["max_batch_size"])
+                self.takes_pairs = any(tensor["name"] == "TEXT_PAIR" for tensor in config.get("input", []))
         except ClientError:
             self.close()  # nothing holds a Classifier that failed to open
             raise
 
-    def classify(self, texts: list[str | bytes]) -> list[Prediction]:
-        """Label, score and probabilities for each text, in order; max-batch-size texts per request."""
+    def classify(self, texts: list[str | bytes], pairs: list[str | bytes] | None = None) -> list[Prediction]:
+        """Label, score and values for each text, in order; max-batch-size texts per request.
+
+        With `pairs` (one per text), each text goes with its pair as TEXT_PAIR, for pipelines
+        converted with --pairs; pairs for a pipeline that takes single texts are refused with a
+        ClientError before anything is sent. Raises ValueError when the two lists differ in length.
+        """
+        if pairs is not None:
+            self._check_pairs(texts, pairs)
         predictions = []
         with self._errors_explained():
             for start in range(0, len(texts), self.max_batch_size):
-                chunk = texts[start : start + self.max_batch_size]
-                labels, scores, probs = _infer(self.client, self.library, self.model, chunk)
+                chunk = slice(start, start + self.max_batch_size)
+                tensors = {"TEXT": texts[chunk]} if pairs is None else {"TEXT": texts[chunk], "TEXT_PAIR": pairs[chunk]}
+                labels, scores, probs = _infer(self.client, self.library, self.model, tensors)
+                chunk_pairs = tensors.get("TEXT_PAIR", [None] * len(tensors["TEXT"]))
                 predictions += [
-                    Prediction(text if isinstance(text, str) else text.decode("utf-8", "replace"),
-                               label.decode("utf-8"), float(score), [float(p) for p in row])
-                    for text, label, score, row in zip(chunk, labels[:, 0], scores[:, 0], probs)
+                    Prediction(_decoded(text), label.decode("utf-8"), float(score), [float(p) for p in row], _decoded(pair))
+                    for text, pair, label, score, row in zip(tensors["TEXT"], chunk_pairs, labels[:, 0], scores[:, 0], probs)
                 ]
         return predictions
+
+    def _check_pairs(self, texts: list, pairs: list) -> None:
+        if len(pairs) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(pairs)} pairs: give one pair per text")
+        if not self.takes_pairs:
+            raise ClientError(
+                f"pipeline {self.model!r} takes single texts, not pairs (it has no TEXT_PAIR input): "
+                "send the texts alone, or call a pipeline converted with --pairs"
+            )
 
     def close(self) -> None:
         self.client.close()
@@ -121,11 +149,12 @@ def classify(
     protocol: str = "grpc",
     model: str = MODEL,
     timeout: float = 60.0,
+    pairs: list[str | bytes] | None = None,
 ) -> list[Prediction]:
-    """Label, score and probabilities for each text, in order, over a connection of its own.
+    """Label, score and values for each text (or text and pair), in order, over a connection of its own.
     Raises ClientError on any failure; a program that sends many requests keeps a Classifier open."""
     with Classifier(url, protocol, model, timeout) as classifier:
-        return classifier.classify(texts)
+        return classifier.classify(texts, pairs)
 
 
 def _is_rejection(error: InferenceServerException) -> bool:
