@@ -77,7 +77,7 @@ def test_nul_bytes_over_http_json(served):
 
 
 def test_a_megabyte_text_is_answered_after_truncation_with_flat_memory(served, client):
-    tokenizer_pid = python_stubs(served.server.process.pid)["tokenizer_0_0"]
+    tokenizer_pid = python_stubs(served.server.process.pid)["sentiment.tokenizer_0_0"]
     np.testing.assert_allclose(probs(client, [MEGABYTE_TEXT]), served.reference.probs([MEGABYTE_TEXT]), atol=ATOL, rtol=0)
     before = resident_bytes(tokenizer_pid)
     for _ in range(10):

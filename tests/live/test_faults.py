@@ -1,6 +1,8 @@
-"""Faults under the launcher (`python -m server`): a killed Python stub, and SIGTERM under load."""
+"""Faults under the launcher (`python -m server`): a killed Python stub, and SIGTERM under load, with one
+pipeline or several."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,10 +10,12 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from clients import Classifier, ClientError
+from conversion.convert import ConversionOptions, convert
 from server.procfs import python_stubs
 from tests.support import Launcher
 
@@ -75,7 +79,7 @@ def assert_no_request_hung_or_failed_obscurely(outcomes: list[Outcome]) -> None:
             assert "Traceback" not in outcome.error and len(outcome.error) > 20, outcome.error
 
 
-@pytest.mark.parametrize("instance", ["tokenizer_0_0", "classifier_0_0"])
+@pytest.mark.parametrize("instance", ["sentiment.tokenizer_0_0", "sentiment.classifier_0_0"])
 def test_a_killed_stub_is_noticed_and_the_service_restored(tiny_roberta_repository, tmp_path, instance):
     with Launcher(tiny_roberta_repository, tmp_path) as launcher, Load(launcher.endpoints.grpc, clients=4) as load:
         time.sleep(1.0)
@@ -172,3 +176,50 @@ def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the
     # Signalling Triton and its exit take a few seconds; a drain that waited for silence took tens more.
     assert exited - max(answered) < 10, f"exited {exited - max(answered):.1f} s after the last answer"
     print(f"all 40 answered; the last {max(answered) - signalled:.1f} s and the launcher's exit {exited - signalled:.1f} s after SIGTERM")
+
+
+@pytest.fixture(scope="module")
+def default_beside_tiny(tmp_path_factory, tiny_roberta_repository) -> Path:
+    """The tiny RoBERTa as `sentiment`, and the slower default model beside it as pipeline `reviews`."""
+    repository = tmp_path_factory.mktemp("two") / "model_repository"
+    shutil.copytree(tiny_roberta_repository, repository)
+    convert(ConversionOptions.default(model_repository=repository, name="reviews", token_budget=256))
+    return repository
+
+
+def test_the_drain_waits_for_every_pipeline_not_only_the_default(default_beside_tiny, tmp_path):
+    """Requests in flight only on `reviews` when SIGTERM comes: a drain that closed only `sentiment`
+    would signal Triton at once, and those requests would fail between two steps."""
+    drain_timeout = 60
+    launcher = Launcher(default_beside_tiny, tmp_path, "--drain-timeout", str(drain_timeout))
+    errors: list[str | None] = []
+    answered: list[float] = []
+    connected = threading.Barrier(25)
+
+    def send():
+        try:
+            with Classifier(launcher.endpoints.grpc, model="reviews", timeout=drain_timeout + 30) as classifier:
+                connected.wait()
+                classifier.classify([REVIEW] * 8)
+            answered.append(time.monotonic())
+            errors.append(None)
+        except ClientError as failure:
+            errors.append(str(failure))
+
+    with launcher:
+        clients = [threading.Thread(target=send) for _ in range(24)]
+        for client in clients:
+            client.start()
+        connected.wait(timeout=60)
+        time.sleep(0.2)
+        launcher.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        assert launcher.process.wait(timeout=drain_timeout + 35) == 0
+        exited = time.monotonic()
+        for client in clients:
+            client.join()
+
+    assert errors == [None] * 24, [error for error in errors if error]
+    assert max(answered) > signalled, "every request was answered before the signal: the test did not exercise the drain"
+    assert exited > max(answered)
+    print(f"all 24 answered, the last {max(answered) - signalled:.1f} s after SIGTERM; exit {exited - signalled:.1f} s after it")

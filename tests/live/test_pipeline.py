@@ -46,7 +46,7 @@ def test_ensemble_matches_eager_pytorch(served):
 
 
 def test_long_text_is_truncated_to_the_maximum_length(served):
-    tokens = infer(grpc_client(served), "tokenizer", {"TEXT": text_tensor([LONG_TEXT])}, ["INPUT_IDS", "ATTENTION_MASK"])
+    tokens = infer(grpc_client(served), "sentiment.tokenizer", {"TEXT": text_tensor([LONG_TEXT])}, ["INPUT_IDS", "ATTENTION_MASK"])
     assert tokens["INPUT_IDS"].shape == (1, served.reference.max_length)
     assert tokens["INPUT_IDS"][0].tolist() == served.reference.token_ids(LONG_TEXT)
 
@@ -66,9 +66,9 @@ def test_concurrent_requests_of_different_lengths_get_their_own_answers(served):
 
 def test_classifier_alone_gives_the_same_logits(served):
     client = grpc_client(served)
-    tokens = infer(client, "tokenizer", {"TEXT": text_tensor(PARITY_TEXTS)}, ["INPUT_IDS", "ATTENTION_MASK"])
+    tokens = infer(client, "sentiment.tokenizer", {"TEXT": text_tensor(PARITY_TEXTS)}, ["INPUT_IDS", "ATTENTION_MASK"])
     logits = infer(
-        client, "classifier", {"INPUT__0": tokens["INPUT_IDS"], "INPUT__1": tokens["ATTENTION_MASK"]}, ["OUTPUT__0"]
+        client, "sentiment.classifier", {"INPUT__0": tokens["INPUT_IDS"], "INPUT__1": tokens["ATTENTION_MASK"]}, ["OUTPUT__0"]
     )["OUTPUT__0"]
 
     np.testing.assert_allclose(logits, served.reference.logits(PARITY_TEXTS), atol=ATOL, rtol=0)
@@ -77,7 +77,7 @@ def test_classifier_alone_gives_the_same_logits(served):
 
 
 def test_every_text_reaches_the_classifier_padded_to_the_maximum_length(served):
-    tokens = infer(grpc_client(served), "tokenizer", {"TEXT": text_tensor(["", "ok"])}, ["INPUT_IDS", "ATTENTION_MASK"])
+    tokens = infer(grpc_client(served), "sentiment.tokenizer", {"TEXT": text_tensor(["", "ok"])}, ["INPUT_IDS", "ATTENTION_MASK"])
     assert tokens["INPUT_IDS"].shape == tokens["ATTENTION_MASK"].shape == (2, served.reference.max_length)
     assert tokens["ATTENTION_MASK"].sum(axis=1).tolist() == [len(served.reference.token_ids(t)) for t in ["", "ok"]]
 
@@ -97,7 +97,7 @@ def test_classifier_called_with_the_clients_own_padding_gives_correct_logits(ser
 
     requests = [[i] for i in range(len(rows))] + [list(range(i, len(rows), 4)) for i in range(4)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda indices: infer(client, "classifier", padded(indices), ["OUTPUT__0"]), requests))
+        results = list(pool.map(lambda indices: infer(client, "sentiment.classifier", padded(indices), ["OUTPUT__0"]), requests))
     for indices, result in zip(requests, results):
         np.testing.assert_allclose(result["OUTPUT__0"], expected[indices], atol=ATOL, rtol=0)
 
@@ -176,7 +176,7 @@ def test_classifier_rejects_token_ids_outside_the_vocabulary_and_keeps_serving(s
     client = grpc_client(served)
     ids = np.array([[0, 10**9, 2]], dtype=np.int64)
     with pytest.raises(InferenceServerException, match="TorchScript execution failed: .*index out of range") as failure:
-        infer(client, "classifier", {"INPUT__0": ids, "INPUT__1": np.ones_like(ids)}, ["OUTPUT__0"])
+        infer(client, "sentiment.classifier", {"INPUT__0": ids, "INPUT__1": np.ones_like(ids)}, ["OUTPUT__0"])
     assert "Traceback" not in failure.value.message()
-    assert client.is_model_ready("classifier")
+    assert client.is_model_ready("sentiment.classifier")
     np.testing.assert_allclose(sentiment(client, ["ok"])["PROBS"], served.reference.probs(["ok"]), atol=ATOL, rtol=0)

@@ -95,5 +95,5 @@ def test_models_cannot_be_listed_loaded_or_unloaded_even_with_the_admin_key(serv
     client = grpcclient.InferenceServerClient(served.server.endpoints.grpc)
     for key in ("triton-grpc-protocol-admin-key", "triton-grpc-protocol-repository-key"):
         with pytest.raises(InferenceServerException, match="This protocol is restricted, expecting header"):
-            client.unload_model("tokenizer", headers={key: ADMIN_KEY})
+            client.unload_model("sentiment.tokenizer", headers={key: ADMIN_KEY})
     assert all(client.is_model_ready(model) for model in served.server.models)

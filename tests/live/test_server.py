@@ -8,7 +8,7 @@ import time
 import pytest
 
 from clients import classify
-from conversion.repository import Repository
+from conversion.repository import Pipeline
 from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
 from tests.support import Launcher
 from tests.texts import LONG_TEXT
@@ -25,12 +25,12 @@ from tests.texts import LONG_TEXT
 def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path, break_labels, reason):
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(tiny_roberta_repository), str(broken)], check=True)
-    break_labels(Repository(broken).labels_file)
+    break_labels(Pipeline(broken).labels_file)
 
     with pytest.raises(ServerFailed) as failure:
         start_on_free_ports(broken, tmp_path / "server.log")
     message = str(failure.value)
-    assert "model 'postprocess' failed to load" in message
+    assert "model 'sentiment.postprocess' failed to load" in message
     assert reason in message
     assert str(tmp_path / "server.log") in message
 
