@@ -1,13 +1,17 @@
-"""python -m evaluation FILE: how the served classifier does on a labelled file.
+"""python -m evaluation FILE: how a served classifier does on a labelled file.
 
-Every text goes through the live server's `sentiment` ensemble (a server this command starts
-from --model-repository, or the one at --url); the answers are scored against the file's labels and
-compared with eager PyTorch on the same texts. Writes report.md, results.json, confusion.png and
-reliability.png; exits 1 when a --min-* threshold is missed, 2 when the file or server is unusable.
+Every text goes through the live server's ensemble of pipeline --model (default `sentiment`; a
+server this command starts from --model-repository, or the one at --url); the answers are scored
+against the file's labels and compared with eager PyTorch on the same texts. The scores (accuracy,
+macro-F1, calibration, polarity) are those of a single-label classifier, so only pipelines whose
+values are softmax probabilities can be evaluated; a pair pipeline reads each text's pair from
+--pair-column. Writes report.md, results.json, confusion.png and reliability.png; exits 1 when a
+--min-* threshold is missed, 2 when the file, the pipeline or the server is unusable.
 
   python -m evaluation data/tweets-test.csv
   python -m evaluation reviews.tsv --map rotten=negative,fresh=positive --min-polarity-accuracy 0.8
   python -m evaluation reviews.jsonl --url 127.0.0.1:8001 --no-eager
+  python -m evaluation nli.jsonl --model nli --text-column premise --pair-column hypothesis
 """
 
 import argparse
@@ -21,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clients.classify import ClientError, classify
-from conversion.repository import Repository
+from conversion.repository import DEFAULT_PIPELINE, Repository, RepositoryError
 from server import ServerFailed, start_on_free_ports
 
 from . import EvaluationError, labelled, metrics, report
@@ -47,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m evaluation", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("file", type=Path, help="labelled .csv, .tsv or .jsonl")
+    parser.add_argument("--model", default=DEFAULT_PIPELINE, metavar="NAME", help="the pipeline to evaluate (default: %(default)s)")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
+    parser.add_argument("--pair-column", metavar="COLUMN", help="each text's pair (TEXT_PAIR), for a pipeline of text pairs")
     parser.add_argument("--map", action="append", default=[], metavar="FILE_LABEL=MODEL_LABEL",
                         help="rename the file's labels, e.g. rotten=negative,fresh=positive (repeatable)")  # fmt: skip
     parser.add_argument("--url", help="a running server (host:port of its gRPC or HTTP endpoint); default: start one")
@@ -75,18 +81,17 @@ def server_url(args: argparse.Namespace):
         yield f"{endpoints.host}:{endpoints.grpc_port if args.protocol == 'grpc' else endpoints.http_port}"
 
 
-def eager_agreement(repository: Path, texts: list[str], served: np.ndarray, scored: np.ndarray) -> dict:
-    """Label agreement and largest probability difference between served and eager PyTorch, on the scored texts."""
+def eager_agreement(repository: Path, pipeline: str, items: list, served: np.ndarray, scored: np.ndarray) -> dict:
+    """Label agreement and largest probability difference between served and eager PyTorch, on the
+    scored texts (or (text, pair) tuples)."""
     from harness.eager import EagerClassifier  # torch and transformers: only when comparing
 
     try:
-        eager = EagerClassifier.from_repository(repository)
+        eager = EagerClassifier.from_repository(repository, pipeline)
     except (OSError, ValueError, KeyError) as error:
         raise EvaluationError(f"cannot load the eager reference for {repository} (use --no-eager to skip it): {error}") from None
-    chosen = [texts[index] for index in np.flatnonzero(scored)]
-    logits = np.concatenate([eager.logits([text]) for text in tqdm(chosen, desc="eager", unit="text", leave=False)])
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    chosen = [items[index] for index in np.flatnonzero(scored)]
+    probs = np.concatenate([eager.probs([item]) for item in tqdm(chosen, desc="eager", unit="text", leave=False)])
     return {
         "count": len(chosen),
         "same_label": int((probs.argmax(axis=1) == served[scored].argmax(axis=1)).sum()),
@@ -110,12 +115,30 @@ def missed_thresholds(args: argparse.Namespace, scores: dict) -> list[str]:
     return missed
 
 
-def model_labels(repository: Path) -> list[str]:
+VALUES = {"sigmoid": "sigmoid values (a multi-label or one-logit head)", "none": "raw values (a regression head)"}
+
+
+def model_labels(repository: Path, name: str = DEFAULT_PIPELINE, pair_column: str | None = None) -> list[str]:
+    """Pipeline `name`'s labels, once it is known to be a pipeline the evaluator can score this way."""
     files = Repository(repository)
     try:
-        return files.labels()
-    except (OSError, ValueError) as error:
-        raise EvaluationError(f"cannot read the model's labels from {files.labels_file}: {error}") from None
+        converted = files.pipelines()
+        if name not in converted:
+            raise EvaluationError(f"{repository} holds no pipeline {name!r} (its pipelines: {', '.join(converted) or 'none'})")
+        pipeline = files.pipeline(name)
+        manifest, labels = pipeline.manifest(), pipeline.labels()
+    except (OSError, ValueError, RepositoryError) as error:
+        raise EvaluationError(f"cannot read pipeline {name!r} of {repository}: {error}") from None
+    if manifest.function != "softmax":
+        raise EvaluationError(
+            f"pipeline {name!r} gives {VALUES.get(manifest.function, manifest.function)}, not softmax probabilities: "
+            "the evaluator's metrics (accuracy, calibration, polarity) are for single-label classifiers"
+        )
+    if manifest.pairs and pair_column is None:
+        raise EvaluationError(f"pipeline {name!r} classifies text pairs: name the file's column of pairs with --pair-column")
+    if pair_column is not None and not manifest.pairs:
+        raise EvaluationError(f"pipeline {name!r} takes single texts, not pairs: leave out --pair-column")
+    return labels
 
 
 def check_label_order(answers, labels: list[str], url: str) -> None:
@@ -125,26 +148,31 @@ def check_label_order(answers, labels: list[str], url: str) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> dict:
-    labels = model_labels(args.model_repository)
-    examples = labelled.read(args.file, labels, args.text_column, args.label_column, labelled.parse_mapping(args.map))
+    labels = model_labels(args.model_repository, args.model, args.pair_column)
+    mapping = labelled.parse_mapping(args.map)
+    examples = labelled.read(args.file, labels, args.text_column, args.label_column, mapping, args.pair_column)
     texts = [example.text for example in examples]
+    pairs = None if args.pair_column is None else [example.pair for example in examples]
     with server_url(args) as url:
-        classify([], url=url, protocol=args.protocol)  # reachable and serving the ensemble, before any progress bar
+        # Reachable and serving the pipeline (taking pairs, if sent), before any progress bar.
+        classify([], url=url, protocol=args.protocol, model=args.model, pairs=None if pairs is None else [])
         with tqdm(total=len(texts), desc="served", unit="text") as bar:
-            answers = served_probabilities(texts, len(labels), url, args.protocol, progress=bar.update)
+            answers = served_probabilities(texts, len(labels), url, args.protocol, bar.update, model=args.model, pairs=pairs)
     scored = np.array([index not in answers.rejected for index in range(len(texts))])
     if not scored.any():
         raise EvaluationError(f"the server rejected every text of {args.file}, e.g. {next(iter(answers.rejected.values()))}")
     check_label_order(answers, labels, url)
     gold = np.array([labels.index(example.label) for example in examples])
+    items = texts if pairs is None else list(zip(texts, pairs))
     return {
         "name": args.file.stem,
         "file": str(args.file),
+        "pipeline": args.model,
         "server": args.url or f"a server started from {args.model_repository}",
         "labels": labels,
         "scores": metrics.score(answers.probs[scored], gold[scored], labels),
         "rejected": {str(index): reason for index, reason in answers.rejected.items()},
-        "agreement": None if args.no_eager else eager_agreement(args.model_repository, texts, answers.probs, scored),
+        "agreement": None if args.no_eager else eager_agreement(args.model_repository, args.model, items, answers.probs, scored),
     }
 
 

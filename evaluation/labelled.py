@@ -1,4 +1,5 @@
-"""Labelled files: CSV, TSV or JSON Lines with a text column and a label column.
+"""Labelled files: CSV, TSV or JSON Lines with a text column and a label column (and, for a pair
+pipeline, a column with each text's pair).
 
 Gold label names may be mapped onto the model's (`rotten=negative`); a label the model does not
 have, a missing column or an unreadable row stops the evaluation with one line naming it.
@@ -20,6 +21,7 @@ class LabelledFileError(EvaluationError):
 class Example:
     text: str
     label: str
+    pair: str | None = None  # the second text, when the file is read with a pair column
 
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -62,7 +64,12 @@ def _rows(path: Path, kind: str):
 
 
 def read(
-    path: Path, model_labels: list[str], text_column: str = "text", label_column: str = "label", mapping: dict[str, str] | None = None
+    path: Path,
+    model_labels: list[str],
+    text_column: str = "text",
+    label_column: str = "label",
+    mapping: dict[str, str] | None = None,
+    pair_column: str | None = None,
 ) -> list[Example]:
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
@@ -73,19 +80,22 @@ def read(
     examples = []
     try:
         for number, record in _rows(path, kind):
-            for column in (text_column, label_column):
-                if column not in record:
+            for column in (text_column, label_column, pair_column):
+                if column is not None and column not in record:
                     raise LabelledFileError(f"{path}:{number}: no column {column!r} (columns: {', '.join(map(str, record))})")
             text, gold = record[text_column], record[label_column]
             if not isinstance(text, str) or not isinstance(gold, (str, int)):
                 raise LabelledFileError(f"{path}:{number}: the text must be a string and the label a string or integer")
+            pair = None if pair_column is None else record[pair_column]
+            if pair_column is not None and not isinstance(pair, str):
+                raise LabelledFileError(f"{path}:{number}: the pair ({pair_column!r}) must be a string")
             label = mapping.get(str(gold), str(gold))
             if label not in model_labels:
                 raise LabelledFileError(
                     f"{path}:{number}: label {str(gold)!r} is not one of the model's labels ({', '.join(model_labels)}); "
                     f"map it with --map {gold}=LABEL"
                 )
-            examples.append(Example(text, label))
+            examples.append(Example(text, label, pair))
     except UnicodeDecodeError as error:
         raise LabelledFileError(f"{path}: not UTF-8 text: {error.reason} at byte {error.start}") from None
     if not examples:

@@ -50,7 +50,7 @@ def markdown(result: dict) -> str:
     lines = [
         f"## {result['name']}",
         f"{result['file']}: {scores['count']} texts scored, {len(result['rejected'])} rejected by the server; "
-        f"served by {result['server']}.",
+        f"pipeline {result['pipeline']}, served by {result['server']}.",
         "",
         f"- accuracy {scores['accuracy']:.3f}, macro-F1 {scores['macro_f1']:.3f}"
         + (f", polarity accuracy {scores['polarity']['accuracy']:.3f} on {scores['polarity']['count']} positive or negative texts"

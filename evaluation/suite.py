@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = evaluator.model_labels(args.model_repository)
     results = served(args)
     # The zero-shot head reads texts as far as the served model does.
-    max_length = Repository(args.model_repository).manifest().max_length
+    max_length = Repository(args.model_repository).pipeline().manifest().max_length
     vader, zero_shot = SentimentIntensityAnalyzer(), zero_shot_classifier(labels, max_length)
     rows = []
     for name in SETS:
