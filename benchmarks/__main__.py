@@ -1,5 +1,10 @@
-"""python -m benchmarks: the served pipeline against the in-process ceiling and the peers, in one run.
+"""python -m benchmarks: a served pipeline against the in-process ceiling and the peers, in one run.
 
+  python -m benchmarks                                   # pipeline `sentiment` of model_repository
+  python -m benchmarks --pipeline toxicity --variants default,default-int8
+
+`--pipeline` picks the single-text pipeline of `--model-repository` that the `default` variant (and
+its int8 conversion) measures; minilm-head and roberta-base are sentiment classifiers of their own.
 Writes benchmarks/results/<variant>/<corpus>/ (results.json, report.md, PNG plots) and benchmarks/results/report.md.
 """
 
@@ -13,10 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
 from server import Endpoints, start_on_free_ports
 from server.allocator import rerun_with_allocator
 
-from . import ceiling, corpus, http_load, infinity_peer, peer_server, perf_analyzer, report, server_stats, variants
+from . import ceiling, corpus, fastapi_peer, http_load, infinity_peer, peer_server, perf_analyzer, report, repositories, server_stats, variants
 
 log = logging.getLogger("benchmarks")
 
@@ -31,6 +37,7 @@ PRIMARY = "varied"  # the corpus the peers and the targets use
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"), help="the default model")
+    parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="the single-text pipeline of the repository to measure (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--quick", action="store_true", help="smoke run in a few minutes: two levels, small corpora")
     parser.add_argument(
@@ -93,10 +100,10 @@ def _log_row(name: str, row: dict) -> None:
     )  # fmt: skip
 
 
-def measure_triton(run: Run, name: str, repository: Path, results: dict[str, dict], with_peers: bool) -> None:
+def measure_triton(run: Run, name: str, pipeline: Pipeline, results: dict[str, dict], with_peers: bool) -> None:
     """The served pipeline on every corpus; with peers, also the tokenizer alone and the client-side design."""
-    served_repository = variants.with_peer_models(repository, run.workdir / f"served-{name}")
-    server = start_on_free_ports(served_repository, run.workdir / f"tritonserver-{name}.log")
+    served = repositories.with_peer_models(pipeline, run.workdir / f"served-{name}")
+    server = start_on_free_ports(served.root, run.workdir / f"tritonserver-{name}.log")
     levels = run.plan(name)["levels"]
     try:
         url, stats = server.endpoints.grpc, server.endpoints.http
@@ -104,74 +111,79 @@ def measure_triton(run: Run, name: str, repository: Path, results: dict[str, dic
             texts = run.corpora[corpus_name]
             corpus_levels = levels if corpus_name == PRIMARY else FEW_LEVELS
             log.info("  served, %s corpus", corpus_name)
-            result["served"] = run.perf("sentiment", url, perf_analyzer.text_input_data(texts), corpus_levels, stats_url=stats)
+            result["served"] = run.perf(pipeline.name, url, perf_analyzer.text_input_data(texts), corpus_levels, stats_url=stats)
         if with_peers:
             texts = run.corpora[PRIMARY]
             result = results[PRIMARY]
-            result["tokenizer_alone"] = run.perf("tokenizer", url, perf_analyzer.text_input_data(texts), run.tokenizer_concurrency, stats_url=stats)
-            encoder = ceiling.Pipeline(repository).encoder
+            tokenizer = pipeline.model("tokenizer")
+            result["tokenizer_alone"] = run.perf(tokenizer, url, perf_analyzer.text_input_data(texts), run.tokenizer_concurrency, stats_url=stats)
+            encoder = ceiling.InProcessPipeline(pipeline).encoder
             token_data = perf_analyzer.token_input_data(encoder.token_ids(texts))
-            result["client_side"] = run.perf("classifier_unbatched", url, token_data, levels, stats_url=stats)
-        if variants.sequence_classifier_checkpoint(repository):
+            unbatched = repositories.unbatched_classifier(pipeline)
+            result["client_side"] = run.perf(unbatched, url, token_data, levels, stats_url=stats)
+        if variants.sequence_classifier_checkpoint(pipeline):
             log.info("  served through the HTTP load generator, for the infinity-emb comparison")
-            target = http_load.triton(server.endpoints.http)
-            results[PRIMARY]["served_http"] = run.http_load("sentiment (HTTP)", target, run.corpora[PRIMARY], levels)
+            target = http_load.triton(server.endpoints.http, pipeline.name)
+            results[PRIMARY]["served_http"] = run.http_load(f"{pipeline.name} (HTTP)", target, run.corpora[PRIMARY], levels)
     finally:
         server.stop(drain_timeout=5)
 
 
-def measure_fastapi(run: Run, repository: Path, levels: list[int]) -> list[dict]:
+def measure_fastapi(run: Run, pipeline: Pipeline, levels: list[int]) -> list[dict]:
     endpoints = Endpoints.on_free_ports()
-    env = {**os.environ, "SENTIMENT_REPOSITORY": str(repository.resolve())}
+    env = {**os.environ, **fastapi_peer.environment(pipeline)}
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "benchmarks.fastapi_peer:create_app",
         "--host", endpoints.host, "--port", str(endpoints.http_port), "--log-level", "warning",
     ]  # fmt: skip
     with peer_server.running(command, env, f"{endpoints.http}/v2/health/ready", run.workdir / "fastapi.log", timeout=120):
         url = f"{endpoints.host}:{endpoints.http_port}"
-        return run.perf("sentiment", url, perf_analyzer.text_input_data(run.corpora[PRIMARY]), levels, protocol="http")
+        return run.perf(pipeline.name, url, perf_analyzer.text_input_data(run.corpora[PRIMARY]), levels, protocol="http")
 
 
-def measure_infinity(run: Run, name: str, checkpoint: Path, levels: list[int]) -> list[dict] | str:
+def measure_infinity(run: Run, name: str, pipeline: Pipeline, checkpoint: Path, levels: list[int]) -> list[dict] | str:
     """infinity-emb serving the checkpoint the variant was converted from, or why it could not run."""
     if infinity_peer.executable() is None:
         return f"not installed: {infinity_peer.VENV} is missing (`make bench` creates it)"
     try:
-        with infinity_peer.serve(checkpoint, run.workdir / f"infinity-{name}.log") as url:
+        with infinity_peer.serve(checkpoint, pipeline.name, run.workdir / f"infinity-{name}.log") as url:
             return run.http_load("infinity-emb", http_load.infinity(url), run.corpora[PRIMARY], levels)
     except RuntimeError as error:
         return f"did not start: {error}"
 
 
-def measure_variant(run: Run, name: str, repository: Path) -> list[dict]:
+def measure_variant(run: Run, name: str, pipeline: Pipeline) -> list[dict]:
     """One result per corpus: the ceiling and the served pipeline, and on the primary corpus the peers."""
-    manifest, plan = variants.manifest(repository), run.plan(name)
-    log.info("%s: %s", name, manifest.source)
+    manifest, plan = repositories.measurable(pipeline), run.plan(name)
+    log.info("%s: pipeline %s, %s", name, pipeline.name, manifest.source)
     model = json.loads(manifest.to_json())  # the record as conversion.json holds it
     started = time.monotonic()
-    results = {corpus_name: {"variant": name, "corpus": corpus_name, "model": model} for corpus_name in plan["corpora"]}
+    results = {
+        corpus_name: {"variant": name, "corpus": corpus_name, "pipeline": pipeline.name, "models": list(pipeline.models), "model": model}
+        for corpus_name in plan["corpora"]
+    }
     for corpus_name, result in results.items():
         log.info("  in-process ceiling, %s corpus", corpus_name)
         texts = run.corpora[corpus_name][: plan["ceiling_texts"]]
-        result["ceiling"] = ceiling.measure(repository, texts, CEILING_BATCHES, plan["latency_texts"])
-    measure_triton(run, name, repository, results, with_peers=name == "default")
+        result["ceiling"] = ceiling.measure(pipeline, texts, CEILING_BATCHES, plan["latency_texts"])
+    measure_triton(run, name, pipeline, results, with_peers=name == "default")
     if name in ("default", "roberta-base"):
-        results[PRIMARY]["fastapi"] = measure_fastapi(run, repository, plan["levels"])
-    checkpoint = variants.sequence_classifier_checkpoint(repository)
+        results[PRIMARY]["fastapi"] = measure_fastapi(run, pipeline, plan["levels"])
+    checkpoint = variants.sequence_classifier_checkpoint(pipeline)
     if checkpoint:
-        results[PRIMARY]["infinity"] = measure_infinity(run, name, checkpoint, plan["levels"])
+        results[PRIMARY]["infinity"] = measure_infinity(run, name, pipeline, checkpoint, plan["levels"])
     for result in results.values():
         result["seconds"] = time.monotonic() - started
     return list(results.values())
 
 
-def build_variant(name: str, built: dict[str, Path], workdir: Path) -> Path:
-    """The repository of a variant, converting what it needs first; `built` starts with "default"."""
+def build_variant(name: str, built: dict[str, Pipeline], workdir: Path) -> Pipeline:
+    """The pipeline of a variant, converting what it needs first; `built` starts with "default"."""
     if name not in built:
         if name == "roberta-base":
-            built[name] = variants.roberta_base(built["default"], workdir)
+            built[name] = variants.roberta_base(workdir)
         elif name == "minilm-head":
-            built[name] = variants.minilm_head(built["default"], workdir)
+            built[name] = variants.minilm_head(workdir)
         elif name.endswith("-int8"):
             base = name.removesuffix("-int8")
             built[name] = variants.int8_of(build_variant(base, built, workdir), workdir / base)
@@ -186,9 +198,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
     names = ["default"] if args.quick else args.variants.split(",")
+    try:
+        default = Pipeline(args.model_repository.resolve(), args.pipeline)
+        repositories.measurable(default)
+    except RepositoryError as error:
+        log.error("%s", error)
+        return 2
     with tempfile.TemporaryDirectory(prefix="benchmarks-") as scratch:
         run = Run(args, Path(scratch))
-        all_results, built = [], {"default": args.model_repository.resolve()}
+        all_results, built = [], {"default": default}
         for name in names:
             for results in measure_variant(run, name, build_variant(name, built, run.workdir)):
                 all_results.append(results)

@@ -1,4 +1,4 @@
-"""The in-process ceiling: the served model.pt, tokenizer code and postprocess code in one process, no server.
+"""The in-process ceiling: a pipeline's served model.pt, tokenizer code and postprocess code in one process, no server.
 
 Measured three ways at each batch size, every batch tokenized, classified and postprocessed:
 - `arrival`: texts in corpus order, each batch padded to its longest text, through the traced
@@ -19,7 +19,7 @@ import torch
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from conversion.repository import Repository
+from conversion.repository import Pipeline
 from harness.model_code import postprocessing, tokenization, torchscript
 
 MODES = ("arrival", "grouped", "module")
@@ -31,19 +31,19 @@ def model_config(repository: Path, model: str) -> dict:
     return json_format.MessageToDict(config, preserving_proto_field_name=True)
 
 
-class Pipeline:
-    """tokenize → TorchScript → postprocess, exactly as the three served models do it."""
+class InProcessPipeline:
+    """tokenize → TorchScript → postprocess, exactly as a pipeline's three served models do it."""
 
-    def __init__(self, repository: Path):
-        files = Repository(repository)
+    def __init__(self, pipeline: Pipeline):
         self.pad = tokenization.pad
         self.postprocessing = postprocessing
-        self.encoder = tokenization.TextEncoder.load(files.tokenizer_file)
-        self.module = torch.jit.load(str(files.model_file)).eval()
+        self.encoder = tokenization.TextEncoder.load(pipeline.tokenizer_file)
+        self.module = torch.jit.load(str(pipeline.model_file)).eval()
         self.classifier = getattr(self.module, "classifier", self.module)  # the traced classifier inside
-        self.labels = postprocessing.load_labels(files.labels_file)
-        # The same TorchScript settings the served backend applies from classifier/config.pbtxt.
-        self.optimized = torchscript.configure_jit(model_config(repository, "classifier"))
+        self.labels = postprocessing.load_labels(pipeline.labels_file)
+        self.function = pipeline.manifest().function  # what the postprocess model applies (postprocessing.apply)
+        # The same TorchScript settings the served backend applies from NAME.classifier/config.pbtxt.
+        self.optimized = torchscript.configure_jit(model_config(pipeline.root, pipeline.model("classifier")))
 
     def __call__(self, texts: list[str], mode: str = "arrival"):
         """Classify texts; `module` pads to the maximum length and runs model.pt, the others pad to the batch's longest."""
@@ -55,10 +55,10 @@ class Pipeline:
             network = self.classifier
         with torch.inference_mode(), torch.jit.optimized_execution(self.optimized):
             logits = network(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
-        return self.postprocessing.postprocess(logits, self.labels)
+        return self.postprocessing.postprocess(logits, self.labels, self.function)
 
 
-def batches(pipeline: Pipeline, texts: list[str], batch: int, mode: str) -> list[list[str]]:
+def batches(pipeline: InProcessPipeline, texts: list[str], batch: int, mode: str) -> list[list[str]]:
     """The corpus cut into batches for a mode; `grouped` sorts it by token length first."""
     if mode == "grouped":
         lengths = [len(ids) for ids in pipeline.encoder.token_ids(texts)]
@@ -66,7 +66,7 @@ def batches(pipeline: Pipeline, texts: list[str], batch: int, mode: str) -> list
     return [texts[start : start + batch] for start in range(0, len(texts) - batch + 1, batch)]
 
 
-def throughput(pipeline: Pipeline, texts: list[str], batch: int, mode: str) -> float:
+def throughput(pipeline: InProcessPipeline, texts: list[str], batch: int, mode: str) -> float:
     """Texts per second over one whole pass of `texts` in batches, after one warm-up batch.
 
     Every mode and batch size sees the same texts: a timed window over part of a corpus would
@@ -80,7 +80,7 @@ def throughput(pipeline: Pipeline, texts: list[str], batch: int, mode: str) -> f
     return sum(map(len, chosen)) / (time.perf_counter() - started)
 
 
-def batch1_latency_ms(pipeline: Pipeline, texts: list[str], count: int) -> dict:
+def batch1_latency_ms(pipeline: InProcessPipeline, texts: list[str], count: int) -> dict:
     timings = []
     for text in texts[:count]:
         started = time.perf_counter()
@@ -89,10 +89,10 @@ def batch1_latency_ms(pipeline: Pipeline, texts: list[str], count: int) -> dict:
     return {"p50_ms": float(np.percentile(timings, 50)), "p99_ms": float(np.percentile(timings, 99))}
 
 
-def measure(repository: Path, texts: list[str], batch_sizes: list[int], latency_count: int) -> dict:
+def measure(pipeline: Pipeline, texts: list[str], batch_sizes: list[int], latency_count: int) -> dict:
     """Every mode at every batch size over `texts` (a multiple of each batch size), and batch-1 latency."""
-    pipeline = Pipeline(repository)
-    by_mode = {mode: {batch: throughput(pipeline, texts, batch, mode) for batch in batch_sizes} for mode in MODES}
+    in_process = InProcessPipeline(pipeline)
+    by_mode = {mode: {batch: throughput(in_process, texts, batch, mode) for batch in batch_sizes} for mode in MODES}
     best_mode, best_batch = max(
         ((mode, batch) for mode in ("arrival", "grouped") for batch in batch_sizes),
         key=lambda pair: by_mode[pair[0]][pair[1]],
@@ -103,11 +103,11 @@ def measure(repository: Path, texts: list[str], batch_sizes: list[int], latency_
         "best_mode": best_mode,
         "best_batch": best_batch,
         "best_throughput": by_mode[best_mode][best_batch],
-        "batch1": batch1_latency_ms(pipeline, texts, latency_count),
+        "batch1": batch1_latency_ms(in_process, texts, latency_count),
     }
 
 
 if __name__ == "__main__":
     from benchmarks import corpus
 
-    print(json.dumps(measure(Path("model_repository"), corpus.generate(512, corpus="varied"), [1, 8, 16, 32, 64], 200), indent=2))
+    print(json.dumps(measure(Pipeline(Path("model_repository")), corpus.generate(512, corpus="varied"), [1, 8, 16, 32, 64], 200), indent=2))

@@ -3,25 +3,31 @@
 It speaks just enough of the KServe v2 HTTP protocol for perf_analyzer to drive it with the same
 input data as Triton: server and model metadata, the model config, and infer with JSON tensors
 (perf_analyzer --input-tensor-format json --output-tensor-format json). Errors use v2's "error" member.
-One worker, and the handler runs the model on the event loop: one request at a time. Start: SENTIMENT_REPOSITORY=model_repository \
-uvicorn --factory benchmarks.fastapi_peer:create_app
+It serves one pipeline's model under the pipeline's name, with the values its postprocess model gives.
+One worker, and the handler runs the model on the event loop: one request at a time. Start:
+PEER_MODEL_REPOSITORY=model_repository PEER_PIPELINE=sentiment uvicorn --factory benchmarks.fastapi_peer:create_app
 """
 
 import os
 from pathlib import Path
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from conversion.repository import DEFAULT_PIPELINE, Pipeline
 from harness.eager import EagerClassifier
 
-MODEL = "sentiment"
+REPOSITORY_VARIABLE, PIPELINE_VARIABLE = "PEER_MODEL_REPOSITORY", "PEER_PIPELINE"
 
 
-def metadata() -> dict:
+def environment(pipeline: Pipeline) -> dict[str, str]:
+    """The variables that make create_app() serve `pipeline`."""
+    return {REPOSITORY_VARIABLE: str(pipeline.root.resolve()), PIPELINE_VARIABLE: pipeline.name}
+
+
+def metadata(model: str) -> dict:
     return {
-        "name": MODEL,
+        "name": model,
         "versions": ["1"],
         "platform": "fastapi",
         "inputs": [{"name": "TEXT", "datatype": "BYTES", "shape": [-1, 1]}],
@@ -32,9 +38,9 @@ def metadata() -> dict:
     }
 
 
-def config() -> dict:
+def config(model: str) -> dict:
     return {
-        "name": MODEL,
+        "name": model,
         "platform": "fastapi",
         "max_batch_size": 1,
         "input": [{"name": "TEXT", "data_type": "TYPE_STRING", "dims": [1]}],
@@ -46,7 +52,9 @@ def config() -> dict:
 
 
 def create_app() -> FastAPI:
-    classifier = EagerClassifier.from_repository(Path(os.environ["SENTIMENT_REPOSITORY"]))
+    pipeline = Pipeline(Path(os.environ[REPOSITORY_VARIABLE]), os.environ.get(PIPELINE_VARIABLE, DEFAULT_PIPELINE))
+    classifier = EagerClassifier.from_repository(pipeline.root, pipeline.name)
+    model = pipeline.name
     app = FastAPI()
 
     @app.get("/v2")
@@ -58,28 +66,28 @@ def create_app() -> FastAPI:
     def healthy() -> dict:
         return {}
 
-    @app.get(f"/v2/models/{MODEL}")
+    @app.get(f"/v2/models/{model}")
     def model_metadata() -> dict:
-        return metadata()
+        return metadata(model)
 
-    @app.get(f"/v2/models/{MODEL}/config")
+    @app.get(f"/v2/models/{model}/config")
     def model_config() -> dict:
-        return config()
+        return config(model)
 
-    @app.post(f"/v2/models/{MODEL}/infer")
+    @app.post(f"/v2/models/{model}/infer")
     async def infer(request: Request) -> dict:
         body = await request.json()
         try:
             texts = [str(text) for text in body["inputs"][0]["data"]]
         except (KeyError, IndexError, TypeError):
             return JSONResponse({"error": "expected inputs[0].data holding the texts"}, status_code=400)
-        probs = torch.from_numpy(classifier.logits(texts)).softmax(dim=-1)
-        scores, best = probs.max(dim=-1)
+        values = classifier.probs(texts)  # what the pipeline's postprocess model gives (softmax, sigmoid or none)
+        best = values.argmax(axis=-1)
         return {
-            "model_name": MODEL,
+            "model_name": model,
             "outputs": [
                 {"name": "LABEL", "datatype": "BYTES", "shape": [len(texts), 1], "data": [classifier.labels[i] for i in best]},
-                {"name": "SCORE", "datatype": "FP32", "shape": [len(texts), 1], "data": scores.tolist()},
+                {"name": "SCORE", "datatype": "FP32", "shape": [len(texts), 1], "data": values[range(len(texts)), best].tolist()},
             ],
         }
 

@@ -23,7 +23,8 @@ class Target:
     body: Callable[[str], dict]
 
 
-def triton(http_url: str, model: str = "sentiment") -> Target:
+def triton(http_url: str, model: str) -> Target:
+    """A pipeline's ensemble (`model` is the pipeline's name) over the KServe v2 HTTP endpoint."""
     return Target(
         f"{http_url}/v2/models/{model}/infer",
         lambda text: {"inputs": [{"name": "TEXT", "shape": [1, 1], "datatype": "BYTES", "data": [text]}]},

@@ -46,13 +46,13 @@ def readable_checkpoint(checkpoint: Path, workdir: Path) -> Path:
 
 
 @contextmanager
-def serve(checkpoint: Path, log_file: Path, venv: Path = VENV):
-    """infinity_emb v2 serving `checkpoint` on a free loopback port; yields its base URL."""
+def serve(checkpoint: Path, name: str, log_file: Path, venv: Path = VENV):
+    """infinity_emb v2 serving `checkpoint` as model `name` on a free loopback port; yields its base URL."""
     checkpoint = readable_checkpoint(checkpoint, log_file.parent)
     endpoints = Endpoints.on_free_ports()
     command = [
         str(executable(venv)), "v2",
-        "--model-id", str(checkpoint), "--served-model-name", "classifier",
+        "--model-id", str(checkpoint), "--served-model-name", name,
         "--engine", "torch", "--device", "cpu", "--no-bettertransformer",
         "--host", endpoints.host, "--port", str(endpoints.http_port),
     ]  # fmt: skip

@@ -15,7 +15,7 @@ from server import allocator
 
 SYSTEMS = {
     "served": "Triton ensemble (perf_analyzer, gRPC)",
-    "client_side": "client-side tokenization, classifier unbatched (perf_analyzer, gRPC)",
+    "client_side": "client-side tokenization, the classifier unbatched (NAME.classifier.unbatched, perf_analyzer, gRPC)",
     "fastapi": "FastAPI + uvicorn, eager model per request (perf_analyzer, HTTP)",
     "served_http": "Triton ensemble (HTTP load generator, KServe v2 JSON)",
     "infinity": "infinity-emb 0.0.78, torch engine (HTTP load generator, /classify)",
@@ -116,9 +116,10 @@ CEILING_MODES = {
 
 
 def breakdown_table(results: dict) -> str:
+    """Per served run, each of the pipeline's models (`results["models"]`: the ensemble, then its steps)."""
     lines = ["| concurrency | model | requests | avg batch | queue ms | compute ms |", "|---:|---|---:|---:|---:|---:|"]
     for row in results["served"]:
-        for model in ("sentiment", "tokenizer", "classifier", "postprocess"):
+        for model in results["models"]:
             stats = row.get("server", {}).get(model)
             if stats:
                 lines.append(
@@ -133,7 +134,8 @@ def variant_markdown(results: dict) -> str:
     budget = model.get("token_budget", {})
     parts = [
         f"## {results['variant']}, {results['corpus']} corpus",
-        f"Model: `{model['source']}`" + (f", int8 ({model['quantization_accuracy_change']})" if model.get("quantize") else "")
+        f"Pipeline `{results['pipeline']}` ({', '.join(f'`{name}`' for name in results['models'])}); "
+        f"model: `{model['source']}`" + (f", int8 ({model['quantization_accuracy_change']})" if model.get("quantize") else "")
         + (f"; token budget {budget['cpu']} on the CPU ({budget['chosen_by']})" if budget else ""),
         "",
         f"In-process ceiling ({ceiling['torch_threads']} torch threads, one pass over the same texts per cell); "
@@ -152,7 +154,7 @@ def variant_markdown(results: dict) -> str:
         parts += ["", f"infinity-emb: {results['infinity']}."]
     if results.get("tokenizer_alone"):
         alone = ", ".join(f"c={row['concurrency']}: {row['throughput']:.0f} texts/s" for row in results["tokenizer_alone"])
-        parts += ["", f"Tokenizer model alone: {alone}."]
+        parts += ["", f"Tokenizer model alone (`{results['models'][1]}`): {alone}."]
     parts += ["", "Server-side breakdown of the served runs (Triton statistics):", "", breakdown_table(results)]
     return "\n".join(parts) + "\n"
 
@@ -183,7 +185,7 @@ def plot(results: dict, folder: Path) -> list[Path]:
     plt.close(figure)
 
     figure, axes = plt.subplots(figsize=(9, 5))
-    models = ["tokenizer", "classifier", "postprocess"]
+    models = results["models"][1:]  # the pipeline's steps
     levels = [row["concurrency"] for row in results["served"]]
     width = 0.8 / len(models)
     for index, model in enumerate(models):

@@ -6,6 +6,7 @@ import json
 import benchmarks.__main__ as benchmarks_cli
 from benchmarks import http_load, soak
 from benchmarks.corpus import generate
+from conversion.repository import DEFAULT_PIPELINE, Pipeline
 
 
 def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
@@ -20,12 +21,33 @@ def test_quick_benchmark_writes_the_report(minilm_repository, tmp_path):
     assert set(by_mode) == {"arrival", "grouped", "module"}
     assert all(value > 0 for values in by_mode.values() for value in values.values())
     assert results["ceiling"]["best_mode"] in ("arrival", "grouped")
-    assert {"tokenizer", "classifier", "postprocess", "sentiment"} <= set(results["served"][-1]["server"])
+    pipeline = Pipeline(minilm_repository)
+    assert results["pipeline"] == DEFAULT_PIPELINE and results["models"] == list(pipeline.models)
+    assert set(pipeline.models) == set(results["served"][-1]["server"])
+    assert {"sentiment.classifier.unbatched"} == set(results["client_side"][-1]["server"])
+    assert {"sentiment.tokenizer"} == set(results["tokenizer_alone"][-1]["server"])
     for plot in ("throughput.png", "latency.png", "breakdown.png"):
         assert (tmp_path / "default" / "varied" / plot).read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "varied-throughput.png").read_bytes().startswith(b"\x89PNG")
     report = (tmp_path / "report.md").read_text()
     assert "served / better ceiling" in report and "| concurrency |" in report
+    assert "| 8 | sentiment.classifier |" in report
+
+
+def test_quick_benchmark_measures_a_named_pipeline_and_refuses_a_pair_pipeline(several_pipelines_repository, tmp_path):
+    argv = ["--quick", "--model-repository", str(several_pipelines_repository), "--output", str(tmp_path)]
+    assert benchmarks_cli.main([*argv, "--pipeline", "nli"]) == 2  # pairs: refused before anything starts
+    assert not (tmp_path / "report.md").exists()
+    assert benchmarks_cli.main([*argv, "--pipeline", "toxicity"]) == 0
+
+    results = json.loads((tmp_path / "default" / "varied" / "results.json").read_text())
+    toxicity = Pipeline(several_pipelines_repository, "toxicity")
+    assert results["pipeline"] == "toxicity" and results["model"]["function"] == "sigmoid"
+    assert set(results["served"][-1]["server"]) == set(toxicity.models)  # no other pipeline was served
+    assert {"toxicity.classifier.unbatched"} == set(results["client_side"][-1]["server"])
+    assert all(row["failed"] == 0 for row in results["served"]) and results["fastapi"] and results["served_http"]
+    report = (tmp_path / "report.md").read_text()
+    assert "Pipeline `toxicity`" in report and "| toxicity.classifier |" in report and "sentiment." not in report
 
 
 def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
@@ -43,7 +65,7 @@ def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
 
 def test_http_load_generator_counts_answers_and_failures(served):
     texts = generate(50, corpus="varied")
-    row = http_load.run(http_load.triton(served.server.endpoints.http), texts, concurrency=4, requests=24)
+    row = http_load.run(http_load.triton(served.server.endpoints.http, DEFAULT_PIPELINE), texts, concurrency=4, requests=24)
     assert row["concurrency"] == 4 and row["failed"] == 0
     assert row["throughput"] > 0 and row["p99_ms"] >= row["p50_ms"] > 0
 

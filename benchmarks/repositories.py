@@ -1,0 +1,67 @@
+"""The folders a benchmark serves: the measured pipeline alone, copied out of its repository, and
+beside it the client-side design's classifier.
+
+Serving only the measured pipeline keeps the other pipelines of a repository (their stubs, their
+memory) out of the figures.
+"""
+
+import shutil
+from pathlib import Path
+
+from conversion.repository import MODEL_FILE, VERSION, Manifest, Pipeline, RepositoryError
+
+# The client-side design: the client tokenizes and calls the classifier itself, served without
+# batching (max_batch_size 1, no dynamic batcher). Its model is NAME.classifier.unbatched, the
+# pipeline's classifier served a second way: with two dots it is no pipeline's model (pipeline
+# names have no dot and the steps are fixed), so nothing takes it for a step of a pipeline.
+UNBATCHED_CLASSIFIER = """name: "{name}"
+backend: "pytorch"
+max_batch_size: 1
+input [
+  {{ name: "INPUT__0", data_type: TYPE_INT64, dims: [ -1 ] }},
+  {{ name: "INPUT__1", data_type: TYPE_INT64, dims: [ -1 ] }}
+]
+output [
+  {{ name: "OUTPUT__0", data_type: TYPE_FP32, dims: [ -1 ] }}
+]
+instance_group [ {{ count: 1, kind: KIND_AUTO }} ]
+"""
+
+
+def unbatched_classifier(pipeline: Pipeline) -> str:
+    """The client-side design's model for `pipeline`: NAME.classifier.unbatched."""
+    return f"{pipeline.model('classifier')}.unbatched"
+
+
+def measurable(pipeline: Pipeline) -> Manifest:
+    """The pipeline's manifest, when the benchmarks can measure it: converted, complete, and taking
+    single texts (every load sends TEXT alone, and the client-side peer sends no token types)."""
+    manifest = pipeline.check()
+    if manifest.pairs:
+        raise RepositoryError(
+            f"pipeline {pipeline.name!r} in {pipeline.root} classifies text pairs: the benchmarks measure single-text pipelines"
+        )
+    return manifest
+
+
+def alone(pipeline: Pipeline, destination: Path, link_model: bool = True) -> Pipeline:
+    """A repository at `destination` holding only `pipeline`'s four models: every file copied, but
+    model.pt linked to the original unless `link_model` is false."""
+    model_file = Path(MODEL_FILE).name
+    ignore = shutil.ignore_patterns("__pycache__", *([model_file] if link_model else []))
+    for model in pipeline.models:
+        shutil.copytree(pipeline.root / model, destination / model, ignore=ignore)
+    copy = Pipeline(destination, pipeline.name)
+    if link_model:
+        copy.model_file.symlink_to(pipeline.model_file.resolve())
+    return copy
+
+
+def with_peer_models(pipeline: Pipeline, destination: Path) -> Pipeline:
+    """`pipeline` alone at `destination`, plus NAME.classifier.unbatched linking to the same model.pt."""
+    served = alone(pipeline, destination)
+    unbatched = destination / unbatched_classifier(pipeline)
+    (unbatched / VERSION).mkdir(parents=True)
+    (unbatched / "config.pbtxt").write_text(UNBATCHED_CLASSIFIER.format(name=unbatched.name))
+    (unbatched / MODEL_FILE).symlink_to(pipeline.model_file.resolve())
+    return served
