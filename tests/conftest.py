@@ -79,3 +79,9 @@ def served(request, start_triton) -> Served:
     server = start_triton(repository, admin_key=ADMIN_KEY)
     yield Served(request.param, server, reference)
     server.stop()  # before the next model's server starts
+
+
+@pytest.fixture(scope="session")
+def several_served(several_pipelines_repository, start_triton) -> TritonServer:
+    """One server for the whole session holding every pipeline of several_pipelines_repository."""
+    return start_triton(several_pipelines_repository)

@@ -31,15 +31,8 @@ KIND = {kind.name: kind for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
-def several(several_pipelines_repository, start_triton):
-    server = start_triton(several_pipelines_repository)
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def client(several):
-    return grpcclient.InferenceServerClient(several.endpoints.grpc)
+def client(several_served):
+    return grpcclient.InferenceServerClient(several_served.endpoints.grpc)
 
 
 def infer(client, model: str, texts, pairs=None) -> dict[str, np.ndarray]:
@@ -67,7 +60,8 @@ def assert_answers(result: dict[str, np.ndarray], expected: np.ndarray, labels: 
     np.testing.assert_allclose(result["SCORE"][:, 0], expected.max(axis=1), atol=ATOL, rtol=0)
 
 
-def test_one_server_serves_every_pipeline_of_the_folder(several, several_pipelines_repository):
+def test_one_server_serves_every_pipeline_of_the_folder(several_served, several_pipelines_repository):
+    several = several_served
     pipelines = Repository(several_pipelines_repository).pipelines()
     assert pipelines == sorted([DEFAULT_PIPELINE, *KIND])
     assert several.models == sorted(model for name in pipelines for model in Pipeline(several_pipelines_repository, name).models)
