@@ -1,7 +1,8 @@
 # python -m conversion in the NGC PyTorch container of the server's release, so the TorchScript
-# it writes loads in that release's libtorch. Writes into the repository mounted at
-# /opt/sentiment/model_repository (or --model-repository DIR); `python3 -m store publish` (also here)
-# uploads it to an S3-compatible store as a new version.
+# it writes loads in that release's libtorch. Writes a whole pipeline (--name NAME, default sentiment)
+# into the repository mounted at /opt/sentiment/model_repository (or --model-repository DIR, which may
+# be empty); `python3 -m store publish` (also here) uploads the folder, every pipeline in it, to an
+# S3-compatible store as a new version.
 ARG TRITON_RELEASE=25.08
 FROM nvcr.io/nvidia/pytorch:${TRITON_RELEASE}-py3
 
@@ -21,7 +22,8 @@ RUN python3 -m pip install --no-cache-dir --break-system-packages \
 WORKDIR /opt/sentiment
 COPY conversion/ conversion/
 COPY store/ store/
-# The committed repository (configs and model.py files): conversion fills its version folders.
+# The committed model code (model_repository/sentiment.*/1/*.py, all the dockerignore lets in), which
+# conversion copies into every pipeline it writes.
 COPY model_repository/ model_repository/
 
 USER 1000:1000

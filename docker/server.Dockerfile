@@ -17,10 +17,10 @@ RUN python3 -m pip install --no-cache-dir --break-system-packages \
 
 WORKDIR /opt/sentiment
 # The image's entry and the standard-library modules it shares with the launcher and its tests:
-# Triton's flags, the allocator, the drain, the stubs' watch; process.py and installation.py
-# because the package's __init__.py imports them.
-COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/http_calls.py \
-     server/installation.py server/process.py server/procfs.py server/triton_flags.py server/
+# Triton's flags, the allocator, the drain, the stubs' watch; the health check; process.py and
+# installation.py because the package's __init__.py imports them.
+COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/health.py \
+     server/http_calls.py server/installation.py server/process.py server/procfs.py server/triton_flags.py server/
 # store/ fetches a published version; it reads the repository's layout from conversion/repository.py
 # (standard library only), the one file of conversion/ the server image carries.
 COPY store/ store/
@@ -29,8 +29,9 @@ COPY conversion/__init__.py conversion/repository.py conversion/
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000
 EXPOSE 8000 8001 8002
-# Per model, not /v2/health/ready. Neither notices a dead Python stub before the Python backend's
-# active health checks: the entry watches the stub processes for that.
+# /v2/models/<ensemble>/ready of every pipeline served (server/health.py), not /v2/health/ready.
+# Neither notices a dead Python stub before the Python backend's active health checks: the entry
+# watches the stub processes for that.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
-    CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/v2/models/sentiment/ready', timeout=4)"]
+    CMD ["python3", "-m", "server.health"]
 ENTRYPOINT ["python3", "-m", "server.container"]

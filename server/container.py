@@ -4,20 +4,24 @@ It starts the `tritonserver` on PATH (the NGC image's) with the serving flags of
 container's arguments appended (e.g. --model-config-name=gpu), on tcmalloc (allocator.py says why). It
 serves $MODEL_REPOSITORY: a folder (default /models) or a version published to an S3-compatible store
 (s3://...), downloaded into $STORE_CACHE (default /tmp/model-store) and checked against its manifest first,
-so that Triton serves exactly the published bytes and goes on serving if the store goes away.
+so that Triton serves exactly the published bytes and goes on serving if the store goes away. It writes
+the served folder's ensembles (one per pipeline), one name a line, to $SERVED_ENSEMBLES_FILE (default
+/tmp/served-ensembles) for the health check (`python3 -m server.health`, health.py), which cannot
+learn the folder itself: an s3:// version's is known only after the fetch.
 
-On SIGTERM or SIGINT it closes the ensembles and waits until none of their requests is in flight (drain.py,
+On SIGTERM or SIGINT it closes every ensemble and waits until none of their requests is in flight (drain.py,
 up to $DRAIN_TIMEOUT_SECS) before signalling Triton, which otherwise fails ensemble requests caught between
 two steps. Triton does not restart a Python stub that died and may still report its model ready, so a
 watcher kills tritonserver then (SIGKILL: Triton would wait its exit timeout): the container ends and the
 orchestrator restarts it. Exits with tritonserver's status (128 + N after signal N); 64 without
-$TRITON_ADMIN_KEY; 1 when the published version cannot be fetched.
+$TRITON_ADMIN_KEY; 1 when the published version cannot be fetched or the ensembles' file cannot be written.
 
 Only the standard library and the server package's standard-library modules are imported (and store, which
 needs boto3, only for an s3:// repository): the NGC image's python3 has nothing else.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,8 +43,11 @@ DEFAULTS = {
     "DRAIN_TIMEOUT_SECS": "30",
     "TRITON_HTTP_URL": "http://127.0.0.1:8000",
     "TRITON_READY_URL": "http://127.0.0.1:8000/v2/health/ready",
+    "SERVED_ENSEMBLES_FILE": "/tmp/served-ensembles",
 }
 STUB_CHECK_SECONDS = 2.0
+# As Triton reads a model's config.pbtxt: an ensemble declares its platform (a commented-out line does not).
+ENSEMBLE_PLATFORM = re.compile(r"""^\s*platform\s*:\s*["']ensemble["']""", re.MULTILINE)
 MISSING_ADMIN_KEY = (
     "entrypoint: TRITON_ADMIN_KEY is not set. It is the value of the admin-key header that the logging, trace "
     "and shared-memory APIs require; set it to a secret, e.g. $(openssl rand -hex 32)."
@@ -86,6 +93,35 @@ def served_repository() -> str:
         raise StartRefused(f"store: {error}", 1) from error
 
 
+def served_ensembles(repository: Path) -> list[str]:
+    """The ensembles Triton serves from the folder, sorted: every model whose config.pbtxt declares one,
+    so every pipeline's (a pipeline's ensemble bears its name), of any layout a version was published in."""
+    return sorted(
+        config.parent.name
+        for config in repository.glob("*/config.pbtxt")
+        if ENSEMBLE_PLATFORM.search(config.read_text(encoding="utf-8", errors="replace"))
+    )
+
+
+def record_ensembles(repository: str) -> list[str]:
+    """Write the served ensembles to $SERVED_ENSEMBLES_FILE, one name a line, replacing the file at once."""
+    names = served_ensembles(Path(repository))
+    path = Path(setting("SERVED_ENSEMBLES_FILE"))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise StartRefused(
+            f"entrypoint: cannot write the served ensembles to {path} ({error.strerror}): "
+            "set SERVED_ENSEMBLES_FILE to a writable file",
+            1,
+        ) from error
+    say(f"entrypoint: serving the ensembles {', '.join(names) or '(none)'}; the health check reads them from {path}")
+    return names
+
+
 def start_triton(extra_args: list[str]) -> tuple[subprocess.Popen, str]:
     """tritonserver started (in its own session: a terminal's Ctrl-C reaches only this process, which drains
     first), and the key of its repository API, made for this start and given only to the drain."""
@@ -94,7 +130,9 @@ def start_triton(extra_args: list[str]) -> tuple[subprocess.Popen, str]:
         raise StartRefused(MISSING_ADMIN_KEY, 64)
     repository_key = new_key()
     env = triton_environment()
-    flags = serving_flags(served_repository(), admin_key, repository_key, setting("EXIT_TIMEOUT_SECS"))
+    repository = served_repository()
+    record_ensembles(repository)
+    flags = serving_flags(repository, admin_key, repository_key, setting("EXIT_TIMEOUT_SECS"))
     try:
         server = subprocess.Popen(["tritonserver", *flags, *extra_args], env=env, start_new_session=True)
     except FileNotFoundError as error:
@@ -127,7 +165,7 @@ def watch_stubs(server: subprocess.Popen, ready_url: str, stopping: threading.Ev
 
 
 def wait_idle(repository_key: str) -> None:
-    """Close the ensembles and wait until none of their requests is in flight, or $DRAIN_TIMEOUT_SECS."""
+    """Close every ensemble and wait until none of their requests is in flight, or $DRAIN_TIMEOUT_SECS."""
     timeout = float(setting("DRAIN_TIMEOUT_SECS"))
     say(f"wait_idle: closing the ensembles, waiting up to {timeout:.0f} s for their requests to finish")
     if not drain(setting("TRITON_HTTP_URL"), repository_key, timeout):

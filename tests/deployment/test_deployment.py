@@ -3,10 +3,12 @@
 Dockerfiles are linted with hadolint; the compose file, Prometheus and Grafana files and the Kubernetes
 manifests are parsed and checked against the repository (models, ports, paths, release, pinned
 versions); the server image's entry (server/container.py) and its drain step run here against stand-ins for
-tritonserver and its repository API, from only the files the image copies, and once under the real Triton.
+tritonserver and its repository API, from only the files the image copies, and under the real Triton, where
+the health check (server/health.py) is run against every pipeline the entry serves.
 """
 
 import ast
+import fnmatch
 import http.server
 import json
 import os
@@ -22,9 +24,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conversion.repository import ARTIFACTS
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, Repository
 from server.allocator import GLIBC_MMAP_THRESHOLD, TCMALLOC_SETTINGS, find_tcmalloc
-from server.drain import drain
+from server.container import DEFAULTS
+from server.drain import RepositoryApi, drain
 from server.http_calls import http_get
 from server.installation import TritonInstallation
 from server.process import Endpoints
@@ -38,8 +41,10 @@ DOCKER = PROJECT / "docker"
 K8S = PROJECT / "deploy" / "k8s"
 REPOSITORY = PROJECT / "model_repository"
 MODELS = {config.parent.name for config in REPOSITORY.glob("*/config.pbtxt")}
+# Names a repository of several pipelines may hold: what label matchers on models must cover.
+PIPELINE_NAMES = (DEFAULT_PIPELINE, "nli", "rerank", "toxicity_v2", "star-rating")
 PORTS = Endpoints()  # the launcher's defaults: HTTP 8000, gRPC 8001, metrics 8002
-READY_PATH = "/v2/models/sentiment/ready"
+HEALTH_COMMAND = ["python3", "-m", "server.health"]  # every ensemble served ready (server/health.py)
 DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
 ADAPTER_VALUES = K8S / "prometheus-adapter-values.yaml"  # Helm values, not a manifest
 MANIFESTS = sorted(path for path in K8S.glob("*.yaml") if path != ADAPTER_VALUES)
@@ -253,29 +258,75 @@ def test_server_image_has_every_package_the_python_models_import():
     assert {normalize(name) for name in third_party} <= installed, f"models import {sorted(third_party)}"
 
 
-def test_server_image_runs_as_non_root_with_a_per_model_healthcheck():
+def test_server_image_runs_as_non_root_with_a_healthcheck_of_every_pipeline():
     steps = instructions(dockerfile("server"))
     users = [rest for keyword, rest in steps if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in ("0", "root"), f"USER {users}"
-    healthcheck = " ".join(rest for keyword, rest in steps if keyword == "HEALTHCHECK")
-    assert f"http://127.0.0.1:{PORTS.http_port}{READY_PATH}" in healthcheck
+    [healthcheck] = [rest for keyword, rest in steps if keyword == "HEALTHCHECK"]
+    assert json.loads(healthcheck.partition(" CMD ")[2]) == HEALTH_COMMAND
+    assert DEFAULTS["TRITON_HTTP_URL"] == f"http://127.0.0.1:{PORTS.http_port}", "the health check asks Triton's HTTP port"
     exposed = {int(port) for keyword, rest in steps if keyword == "EXPOSE" for port in rest.split()}
     assert exposed == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
     copied = " ".join(rest for keyword, rest in steps if keyword == "COPY")
-    sources = ("server/container.py", "server/triton_flags.py", "server/drain.py", "server/procfs.py", "server/allocator.py")
+    sources = (
+        "server/container.py", "server/health.py", "server/triton_flags.py", "server/drain.py", "server/procfs.py",
+        "server/allocator.py",
+    )  # fmt: skip
     for source in sources:
         assert source in copied and (PROJECT / source).is_file(), source
     entrypoint = json.loads(next(rest for keyword, rest in steps if keyword == "ENTRYPOINT"))
     assert entrypoint == ["python3", "-m", "server.container"]
 
 
-def test_conversion_output_is_left_out_of_git_and_of_the_conversion_image_as_the_repository_lays_it_out():
-    output = {f"model_repository/{relative}" for relative in ARTIFACTS}
-    assert output <= set((PROJECT / ".gitignore").read_text().splitlines())
-    assert output <= set((PROJECT / "docker" / "conversion.Dockerfile.dockerignore").read_text().splitlines())
+def _matches(pattern: list[str], parts: list[str]) -> bool:
+    """A .dockerignore pattern's segments against a path's, or against one of its folders (and so all under it)."""
+    if not pattern:
+        return True
+    if pattern[0] == "**":
+        return any(_matches(pattern[1:], parts[start:]) for start in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _matches(pattern[1:], parts[1:])
 
 
-def test_conversion_image_carries_the_repository_skeleton_and_the_publisher():
+def in_build_context(image: str, path: str) -> bool:
+    """Whether docker/<image>.Dockerfile.dockerignore lets `path` into the build context: the last pattern
+    matching it, or a folder above it, decides; `!` lets in."""
+    included = True
+    for line in (DOCKER / f"{image}.Dockerfile.dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            pattern = line.removeprefix("!").strip("/")
+            if _matches(pattern.split("/"), path.split("/")):
+                included = line.startswith("!")
+    return included
+
+
+def test_the_build_contexts_hold_what_the_dockerfiles_copy():
+    for image in ("server", "conversion"):
+        for keyword, rest in instructions(dockerfile(image)):
+            if keyword == "COPY":
+                for source in rest.split()[:-1]:
+                    origin = PROJECT / source
+                    files = [origin] if origin.is_file() else list(origin.rglob("*.py"))
+                    in_context = [in_build_context(image, path.relative_to(PROJECT).as_posix()) for path in files]
+                    assert any(in_context), f"{image}: {source} is not in the build context"
+    assert not in_build_context("server", "model_repository/sentiment/config.pbtxt"), "a context of everything"
+
+
+def test_conversion_output_is_left_out_of_git_and_of_the_conversion_image():
+    default = Pipeline(Path("model_repository"))
+    assert {path.as_posix() for path in map(default.path, default.artifacts)} <= set((PROJECT / ".gitignore").read_text().splitlines())
+    model_code = [path.relative_to(PROJECT).as_posix() for path in REPOSITORY.glob("*/1/*.py")]
+    assert model_code and all(in_build_context("conversion", path) for path in model_code)
+    for name in PIPELINE_NAMES:  # whatever was converted into model_repository/ here stays out of the image
+        pipeline = Pipeline(Path("model_repository"), name)
+        written = [*pipeline.artifacts, *(f"{model}/config.pbtxt" for model in pipeline.models)]
+        if name != DEFAULT_PIPELINE:
+            written += [f"{pipeline.model('tokenizer')}/1/model.py", f"{pipeline.model('postprocess')}/1/model.py"]
+        for relative in written:
+            assert not in_build_context("conversion", pipeline.path(relative).as_posix()), relative
+
+
+def test_conversion_image_carries_the_model_code_and_the_publisher():
     steps = instructions(dockerfile("conversion"))
     copied = {rest.split()[-1].rstrip("/") for keyword, rest in steps if keyword == "COPY"}
     assert {"model_repository", "conversion", "store"} <= copied
@@ -319,7 +370,9 @@ def test_compose_converts_once_and_serves_the_published_version_from_the_store()
     assert conversion.get("restart") == "no"
     steps = " ".join(conversion["command"])
     destination = re.search(r"python3 -m store publish (\S+)", steps)[1]
-    assert "python3 -m conversion --model-repository /work" in steps and "--exist-ok" in steps
+    assert 'python3 -m conversion --model-repository /work --model "$$MODEL" --name "$$PIPELINE"' in steps and "--exist-ok" in steps
+    assert "cp " not in steps, "conversion writes whole pipelines into the empty /work: no skeleton to copy"
+    assert conversion["environment"]["PIPELINE"] == f"${{PIPELINE:-{DEFAULT_PIPELINE}}}"
     store = Location.parse(destination)
     assert store.endpoint == f"http://objectstore:{services['objectstore']['ports'][0].rpartition(':')[2]}"
     url_file = re.search(r"> (\S+)", steps)[1]
@@ -333,6 +386,7 @@ def test_compose_converts_once_and_serves_the_published_version_from_the_store()
     assert client["profiles"] == ["tools"]
     assert f"server:{PORTS.grpc_port}" in client["entrypoint"]
     assert client["depends_on"]["server"]["condition"] == "service_healthy"
+    assert "healthcheck" not in server, "the image's HEALTHCHECK covers every pipeline the entry serves"
 
 
 def test_prometheus_scrapes_the_servers_metrics_port():
@@ -366,16 +420,25 @@ def test_grafana_provisions_the_datasource_and_dashboard():
     assert "by (model)" in expressions
 
 
-def test_every_model_the_files_name_is_in_the_repository():
-    named = set()
+def model_names_and_matchers() -> tuple[set[str], set[str]]:
+    """The model names the deployment files spell out (paths, label values), and their label regexes."""
+    named, patterns = set(), set()
     for path in list(DOCKER.rglob("*")) + list(K8S.rglob("*")):
         if path.is_file():
             text = path.read_text()
-            named |= set(re.findall(r"/v2/models/([\w-]+)", text))
-            for pattern in re.findall(r'model\s*(?:=~|!~|!=|=)\s*\\?"([^"\\]+)', text):
-                named |= set(pattern.split("|")) - {"*"}  # --load-model="*" names every model
-    assert {"sentiment", "tokenizer", "classifier", "postprocess"} <= named
+            named |= set(re.findall(r"/v2/models/([\w.-]+)/", text))
+            for operator, value in re.findall(r'model\s*(=~|!~|!=|=)\s*\\?"([^"\\]+)', text):
+                (patterns if "~" in operator else named).add(value)
+    return named - {"*"}, patterns  # --load-model="*" names every model
+
+
+def test_every_model_the_files_name_is_in_the_repository_and_every_matcher_covers_every_pipeline():
+    named, patterns = model_names_and_matchers()
     assert named <= MODELS, f"named but not in model_repository/: {sorted(named - MODELS)}"
+    assert patterns, "no label matcher on models found: the check would be empty"
+    for pattern in patterns:
+        for name in PIPELINE_NAMES:
+            assert any(re.fullmatch(pattern, model) for model in Pipeline(Path("."), name).models), (pattern, name)
 
 
 # --- Kubernetes --------------------------------------------------------------------------------
@@ -401,13 +464,12 @@ def test_manifests_parse_and_kustomization_lists_existing_files():
         assert (K8S / resource).is_file(), resource
 
 
-def test_deployment_serves_the_ports_and_probes_the_ensemble():
+def test_deployment_serves_the_ports_and_probes_every_pipeline():
     container = triton_container()
     assert set(container_ports().values()) == {PORTS.http_port, PORTS.grpc_port, PORTS.metrics_port}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        get = container[probe]["httpGet"]
-        port = container_ports().get(get["port"], get["port"])
-        assert (get["path"], port) == (READY_PATH, PORTS.http_port), probe
+        assert container[probe]["exec"]["command"] == HEALTH_COMMAND, probe
+        assert container[probe]["timeoutSeconds"] >= 3, f"{probe}: python3 starts and asks every ensemble"
     assert int(container["resources"]["limits"]["nvidia.com/gpu"]) >= 1
     assert container["env"][0]["name"] == "TRITON_ADMIN_KEY" and "secretKeyRef" in container["env"][0]["valueFrom"]
 
@@ -445,8 +507,11 @@ def test_a_job_converts_and_publishes_each_version_once():
     [container] = spec["containers"]
     assert container["image"].rpartition("/")[2] == f"sentiment-conversion:{release()}"
     steps = " ".join(container["command"] + container["args"])
-    assert steps.index("python3 -m conversion --model-repository /work") < steps.index('python3 -m store publish "$STORE" --model-repository /work')
+    conversion = 'python3 -m conversion --model-repository /work --model "$MODEL" --name "$PIPELINE"'
+    assert steps.index(conversion) < steps.index('python3 -m store publish "$STORE" --model-repository /work')
+    assert "cp " not in steps, "conversion writes whole pipelines into the empty /work: no skeleton to copy"
     env = environment(container)
+    assert env["PIPELINE"]["value"] == DEFAULT_PIPELINE
     Location.parse(env["STORE"]["value"])
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "model-store"
 
@@ -475,6 +540,16 @@ def test_hpa_scales_the_deployment_on_the_adapters_metric():
     assert metric["pods"]["metric"]["name"] == rule["name"]["as"]
     assert "nv_inference_queue_duration_us" in rule["metricsQuery"]
     assert rule["resources"]["overrides"]["pod"]["resource"] == "pod"
+
+
+def test_the_autoscaling_metric_is_every_pipelines_queueing_over_every_pipelines_requests():
+    [rule] = adapter_rules()
+    queued = re.search(r'nv_inference_queue_duration_us\{[^}]*model=~"([^"]+)"', rule["metricsQuery"])[1]
+    requests = re.search(r'nv_inference_request_success\{[^}]*model=~"([^"]+)"', rule["metricsQuery"])[1]
+    for name in PIPELINE_NAMES:
+        ensemble, *steps = Pipeline(Path("."), name).models
+        assert re.fullmatch(requests, ensemble) and not any(re.fullmatch(requests, step) for step in steps), name
+        assert all(re.fullmatch(queued, step) for step in steps) and not re.fullmatch(queued, ensemble), name
 
 
 def test_service_monitor_scrapes_the_metrics_port():
@@ -525,9 +600,11 @@ def fake_tritonserver(tmp_path) -> Path:
 
 
 def container_env(bin_dir: Path, **extra: str) -> dict:
-    """The environment of the image's entry: `tritonserver` is the one in `bin_dir`."""
+    """The environment of the image's entry: `tritonserver` is the one in `bin_dir`; the served ensembles are
+    recorded beside it."""
     path = os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")])
-    return {**os.environ, "PATH": path, "PYTHONPATH": str(PROJECT), **extra}
+    ensembles = str(bin_dir.parent / "served-ensembles")
+    return {**os.environ, "PATH": path, "PYTHONPATH": str(PROJECT), "SERVED_ENSEMBLES_FILE": ensembles, **extra}
 
 
 def container(*args: str, python_options: tuple[str, ...] = ()) -> list[str]:
@@ -679,6 +756,70 @@ def test_image_entry_runs_the_real_triton_on_tcmalloc_with_its_bounded_settings(
         process.kill()
 
 
+def health(workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python3 -m server.health` as the HEALTHCHECK and the probes run it: from the files the image copies,
+    on the standard library alone (-S: no site-packages; -E: no PYTHONPATH)."""
+    command = [sys.executable, "-S", "-E", "-m", "server.health"]
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=30)
+
+
+def repository_key(triton: int) -> str:
+    """The key of the repository API that the entry gave this tritonserver (and its drain)."""
+    argv = Path(f"/proc/{triton}/cmdline").read_bytes().decode().split("\0")
+    flag = "--http-restricted-api=model-repository:repository-key="
+    return next(arg.removeprefix(flag) for arg in argv if arg.startswith(flag))
+
+
+def test_the_health_check_is_ready_only_while_every_pipeline_the_entry_serves_is(real_tritonserver, several_pipelines_repository, tmp_path):
+    pipelines = Repository(several_pipelines_repository).pipelines()
+    installation = TritonInstallation.find()
+    local = installation.environment()  # the stubs find this venv's packages and libpython
+    endpoints = Endpoints.on_free_ports()
+    env = container_env(
+        real_tritonserver,
+        TRITON_ADMIN_KEY="k",
+        MODEL_REPOSITORY=str(several_pipelines_repository),
+        TRITON_HTTP_URL=endpoints.http,
+        TRITON_READY_URL=f"{endpoints.http}/v2/health/ready",
+        LD_LIBRARY_PATH=local["LD_LIBRARY_PATH"],
+    )
+    env["PATH"] = os.pathsep.join([str(real_tritonserver), local["PATH"]])
+    flags = [
+        f"--backend-directory={installation.assemble_backends(tmp_path / 'backends')}",
+        *(f"--{api}-address=127.0.0.1" for api in ("http", "grpc", "metrics")),
+        f"--http-port={endpoints.http_port}", f"--grpc-port={endpoints.grpc_port}", f"--metrics-port={endpoints.metrics_port}",
+    ]  # fmt: skip
+    workdir = image_files(tmp_path / "opt-sentiment")
+    probe = {**os.environ, "SERVED_ENSEMBLES_FILE": env["SERVED_ENSEMBLES_FILE"], "TRITON_HTTP_URL": endpoints.http}
+    log = tmp_path / "container.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(container(*flags), env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        starting = health(workdir, probe)
+        assert starting.returncode == 1 and starting.stdout.startswith("not ready: "), starting.stdout + starting.stderr
+        deadline = time.monotonic() + 300  # twenty models on two cores
+        while (result := health(workdir, probe)).returncode != 0:
+            assert process.poll() is None and time.monotonic() < deadline, f"{result.stdout}{result.stderr}{log.read_text()}"
+            time.sleep(1.0)
+        assert result.stdout.strip() == f"ready: {', '.join(pipelines)}"
+        assert Path(env["SERVED_ENSEMBLES_FILE"]).read_text().split() == pipelines
+        # One pipeline's ensemble unloaded, as the drain unloads them: the container is no longer ready.
+        unloaded = next(name for name in pipelines if name != DEFAULT_PIPELINE)
+        [triton] = children(process.pid)
+        RepositoryApi(endpoints.http, repository_key(triton)).unload(unloaded)
+        deadline = time.monotonic() + 60
+        while (result := health(workdir, probe)).returncode == 0:
+            assert time.monotonic() < deadline, f"{unloaded} unloaded, and the health check still passes"
+            time.sleep(0.2)
+        assert re.fullmatch(rf"not ready: {unloaded} \(HTTP 4\d\d\)", result.stdout.strip()), result.stdout
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0, log.read_text()
+        stopped = health(workdir, probe)
+        assert (stopped.returncode, stopped.stdout.strip()) == (1, f"not ready: no answer from Triton at {endpoints.http}")
+    finally:
+        process.kill()
+
+
 def test_image_entry_serves_a_published_version_only_after_verifying_it(fake_tritonserver, tiny_roberta_repository, tmp_path, monkeypatch):
     with LocalObjectStore(tmp_path / "seaweedfs") as store:
         for name, value in store.credentials.items():
@@ -696,12 +837,15 @@ def test_image_entry_serves_a_published_version_only_after_verifying_it(fake_tri
     served = Path(next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository=")))
     assert served == tmp_path / "cache" / "models" / "sentiment" / Location.parse(url).name / "repository"
     assert store_manifest.repository_files(served) == store_manifest.repository_files(tiny_roberta_repository)
+    assert (tmp_path / "served-ensembles").read_text().split() == Repository(served).pipelines() == [DEFAULT_PIPELINE]
 
 
 class FakeTriton:
-    """The HTTP calls of a Triton serving the `sentiment` ensemble: ready (503 while `ready` is clear), model
-    configs, the repository index, and unload, after which the ensemble stays UNLOADING (a request in flight)
-    until `in_flight` is cleared."""
+    """The HTTP calls of a Triton serving the pipelines `sentiment` and `nli`: ready (503 while `ready` is clear),
+    model configs, the repository index, and unload, after which an ensemble stays UNLOADING (a request in
+    flight) until `in_flight` is cleared."""
+
+    PIPELINES = (Pipeline(Path("."), DEFAULT_PIPELINE), Pipeline(Path("."), "nli"))
 
     def __init__(self):
         self.ready = threading.Event()
@@ -710,12 +854,15 @@ class FakeTriton:
         self.in_flight.set()
         self.unloaded: list[tuple[str, str]] = []  # (model, repository-key header)
         fake = self
+        configs = {}
+        for pipeline in self.PIPELINES:
+            configs[f"/v2/models/{pipeline.name}/config"] = {"platform": "ensemble"}
+            configs |= {f"/v2/models/{pipeline.model(step)}/config": {"backend": "python"} for step in ("tokenizer", "postprocess")}
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path == "/v2/health/ready" and not fake.ready.is_set():
                     return self.answer({}, status=503)
-                configs = {"/v2/models/sentiment/config": {"platform": "ensemble"}, "/v2/models/tokenizer/config": {"backend": "python"}}
                 self.answer(configs.get(self.path, {}))
 
             def do_POST(self):
@@ -723,8 +870,7 @@ class FakeTriton:
                 if self.path.endswith("/unload"):
                     fake.unloaded.append((self.path.split("/")[-2], self.headers.get("repository-key", "")))
                     return self.answer({})
-                ensemble = "READY" if not fake.unloaded else "UNLOADING" if fake.in_flight.is_set() else "UNAVAILABLE"
-                self.answer([{"name": "sentiment", "state": ensemble}, {"name": "tokenizer", "state": "READY"}])
+                self.answer([{"name": model, "state": fake.state(model)} for pipeline in fake.PIPELINES for model in pipeline.models])
 
             def answer(self, document, status=200):
                 body = json.dumps(document).encode()
@@ -740,6 +886,11 @@ class FakeTriton:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def state(self, model: str) -> str:
+        if model not in {unloaded for unloaded, _ in self.unloaded}:
+            return "READY"
+        return "UNLOADING" if self.in_flight.is_set() else "UNAVAILABLE"
+
     def close(self):
         self.server.shutdown()
         self.server.server_close()
@@ -752,7 +903,7 @@ def triton_api():
     fake.close()
 
 
-def test_image_entry_stops_triton_only_after_the_ensembles_last_request(fake_tritonserver, tmp_path, triton_api):
+def test_image_entry_stops_triton_only_after_the_last_request_of_every_ensemble(fake_tritonserver, tmp_path, triton_api):
     env = container_env(fake_tritonserver, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL=triton_api.url)
     process = subprocess.Popen(container(), env=env)
     try:
@@ -760,9 +911,10 @@ def test_image_entry_stops_triton_only_after_the_ensembles_last_request(fake_tri
         process.send_signal(signal.SIGTERM)
         time.sleep(1.0)
         assert not (tmp_path / "terminated").exists(), "tritonserver was signalled while a request was in flight"
-        [(model, key)] = triton_api.unloaded
+        [key] = {key for _, key in triton_api.unloaded}
         args = (tmp_path / "args").read_text().splitlines()
-        assert model == "sentiment" and f"--http-restricted-api=model-repository:repository-key={key}" in args
+        assert sorted(model for model, _ in triton_api.unloaded) == sorted(pipeline.name for pipeline in triton_api.PIPELINES)
+        assert f"--http-restricted-api=model-repository:repository-key={key}" in args
         triton_api.in_flight.clear()
         assert process.wait(timeout=10) == 0
     finally:
@@ -771,12 +923,12 @@ def test_image_entry_stops_triton_only_after_the_ensembles_last_request(fake_tri
 
 
 def stand_in_with_a_stub(tmp_path: Path, on_sigterm: str) -> Path:
-    """A tritonserver stand-in with one child named like a Python stub (instance tokenizer_0_0), its pid
-    in stub.pid; `on_sigterm` is the shell its SIGTERM trap runs."""
+    """A tritonserver stand-in with one child named like a Python stub (instance sentiment.tokenizer_0_0), its
+    pid in stub.pid; `on_sigterm` is the shell its SIGTERM trap runs."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "tritonserver"
-    stub_argv = "-c 'import time; time.sleep(60)' 3 4 5 6 7 tokenizer_0_0"
+    stub_argv = "-c 'import time; time.sleep(60)' 3 4 5 6 7 sentiment.tokenizer_0_0"
     script.write_text(
         "#!/usr/bin/env bash\n"
         f"trap '{on_sigterm}' TERM\n"
@@ -802,7 +954,7 @@ def start_watched(bin_dir: Path, tmp_path: Path, triton_api: FakeTriton) -> tupl
         assert time.monotonic() < deadline, "the stand-in never started its stub"
         time.sleep(0.05)
     triton_api.ready.set()  # as Triton, ready only once the stubs run
-    while "watch_stubs: watching tokenizer_0_0" not in log.read_text():
+    while "watch_stubs: watching sentiment.tokenizer_0_0" not in log.read_text():
         assert time.monotonic() < deadline, f"the watcher never recorded the stub: {log.read_text()}"
         time.sleep(0.1)
     return process, log
@@ -815,7 +967,7 @@ def test_image_entry_ends_the_container_when_a_python_stub_dies(tmp_path, triton
         assert process.wait(timeout=15) == 128 + signal.SIGKILL
     finally:
         process.kill()
-    assert "Python stub process(es) gone: tokenizer_0_0" in log.read_text()
+    assert "Python stub process(es) gone: sentiment.tokenizer_0_0" in log.read_text()
 
 
 def test_image_entry_lets_the_stubs_end_when_it_stops_triton(tmp_path, triton_api):
