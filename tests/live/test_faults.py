@@ -137,45 +137,60 @@ def busy_loops(count: int):
 REVIEW = "The first half drags, with long scenes that go nowhere. Then the last hour finds its rhythm."
 
 
-def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the_cores(minilm_repository, tmp_path):
-    """40 concurrent requests of 8 texts, SIGTERM 0.2 s after every client has connected, two busy loops
-    running: slow batches with nothing queued behind them, which a drain that waits for silence mistakes
-    for idle (requests failed) or waits out for a long quiet period. The drain must end when the last does."""
-    drain_timeout = 90
-    launcher = Launcher(minilm_repository, tmp_path, "--drain-timeout", str(drain_timeout))
+@dataclass
+class Stop:
+    errors: list[str | None]  # per client: None when answered
+    answered: list[float]  # when each answer came
+    signalled: float
+    exited: float
+
+
+def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, timeout: float, busy: int = 0) -> Stop:
+    """`clients` connected clients each send 8 reviews to `model`; SIGTERM 0.2 s after the last has
+    connected (so the signal races only the requests themselves), with `busy` busy loops running."""
     errors: list[str | None] = []
     answered: list[float] = []
-
-    connected = threading.Barrier(41)
+    connected = threading.Barrier(clients + 1)
 
     def send():
         try:
-            with Classifier(launcher.endpoints.grpc, timeout=drain_timeout + 30) as classifier:
-                connected.wait()  # every client connected: the signal then races only the requests themselves
+            with Classifier(launcher.endpoints.grpc, model=model, timeout=timeout + 30) as classifier:
+                connected.wait()
                 classifier.classify([REVIEW] * 8)
             answered.append(time.monotonic())
             errors.append(None)
         except ClientError as failure:
             errors.append(str(failure))
 
-    with launcher, busy_loops(2):
-        clients = [threading.Thread(target=send) for _ in range(40)]
-        for client in clients:
-            client.start()
+    with launcher, busy_loops(busy):
+        threads = [threading.Thread(target=send) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
         connected.wait(timeout=60)
         time.sleep(0.2)
         launcher.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
-        assert launcher.process.wait(timeout=drain_timeout + 35) == 0
+        assert launcher.process.wait(timeout=timeout + 35) == 0
         exited = time.monotonic()
-        for client in clients:
-            client.join()
+        for thread in threads:
+            thread.join()
+    return Stop(errors, answered, signalled, exited)
 
-    assert errors == [None] * 40, [error for error in errors if error]
-    assert exited - signalled < drain_timeout, f"exited {exited - signalled:.1f} s after SIGTERM:\n{launcher.output()}"
+
+def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the_cores(minilm_repository, tmp_path):
+    """40 concurrent requests of 8 texts, SIGTERM 0.2 s after every client has connected, two busy loops
+    running: slow batches with nothing queued behind them, which a drain that waits for silence mistakes
+    for idle (requests failed) or waits out for a long quiet period. The drain must end when the last does."""
+    drain_timeout = 90
+    launcher = Launcher(minilm_repository, tmp_path, "--drain-timeout", str(drain_timeout))
+    stop = sigterm_while_clients_wait(launcher, 40, "sentiment", drain_timeout, busy=2)
+
+    assert stop.errors == [None] * 40, [error for error in stop.errors if error]
+    took = stop.exited - stop.signalled
+    assert took < drain_timeout, f"exited {took:.1f} s after SIGTERM:\n{launcher.output()}"
     # Signalling Triton and its exit take a few seconds; a drain that waited for silence took tens more.
-    assert exited - max(answered) < 10, f"exited {exited - max(answered):.1f} s after the last answer"
-    print(f"all 40 answered; the last {max(answered) - signalled:.1f} s and the launcher's exit {exited - signalled:.1f} s after SIGTERM")
+    assert stop.exited - max(stop.answered) < 10, f"exited {stop.exited - max(stop.answered):.1f} s after the last answer"
+    print(f"all 40 answered; the last {max(stop.answered) - stop.signalled:.1f} s and the launcher's exit {took:.1f} s after SIGTERM")
 
 
 @pytest.fixture(scope="module")
@@ -190,36 +205,10 @@ def default_beside_tiny(tmp_path_factory, tiny_roberta_repository) -> Path:
 def test_the_drain_waits_for_every_pipeline_not_only_the_default(default_beside_tiny, tmp_path):
     """Requests in flight only on `reviews` when SIGTERM comes: a drain that closed only `sentiment`
     would signal Triton at once, and those requests would fail between two steps."""
-    drain_timeout = 60
-    launcher = Launcher(default_beside_tiny, tmp_path, "--drain-timeout", str(drain_timeout))
-    errors: list[str | None] = []
-    answered: list[float] = []
-    connected = threading.Barrier(25)
+    launcher = Launcher(default_beside_tiny, tmp_path, "--drain-timeout", "60")
+    stop = sigterm_while_clients_wait(launcher, 24, "reviews", 60)
 
-    def send():
-        try:
-            with Classifier(launcher.endpoints.grpc, model="reviews", timeout=drain_timeout + 30) as classifier:
-                connected.wait()
-                classifier.classify([REVIEW] * 8)
-            answered.append(time.monotonic())
-            errors.append(None)
-        except ClientError as failure:
-            errors.append(str(failure))
-
-    with launcher:
-        clients = [threading.Thread(target=send) for _ in range(24)]
-        for client in clients:
-            client.start()
-        connected.wait(timeout=60)
-        time.sleep(0.2)
-        launcher.process.send_signal(signal.SIGTERM)
-        signalled = time.monotonic()
-        assert launcher.process.wait(timeout=drain_timeout + 35) == 0
-        exited = time.monotonic()
-        for client in clients:
-            client.join()
-
-    assert errors == [None] * 24, [error for error in errors if error]
-    assert max(answered) > signalled, "every request was answered before the signal: the test did not exercise the drain"
-    assert exited > max(answered)
-    print(f"all 24 answered, the last {max(answered) - signalled:.1f} s after SIGTERM; exit {exited - signalled:.1f} s after it")
+    assert stop.errors == [None] * 24, [error for error in stop.errors if error]
+    assert max(stop.answered) > stop.signalled, "every request was answered before the signal: the test did not exercise the drain"
+    assert stop.exited > max(stop.answered)
+    print(f"all 24 answered, the last {max(stop.answered) - stop.signalled:.1f} s after SIGTERM; exit {stop.exited - stop.signalled:.1f} s after it")
