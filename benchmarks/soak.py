@@ -2,8 +2,9 @@
 
   python -m benchmarks.soak --minutes 30 --concurrency 200
 
-perf_analyzer drives `sentiment` over gRPC on loopback with the benchmark's varied-length texts,
-one step (a minute) at a time; after a warm-up step the resident memory of tritonserver and of
+perf_analyzer drives a pipeline (`--pipeline`, default `sentiment`) over gRPC on loopback with the
+benchmark's varied-length texts, one step (a minute) at a time; the server holds that pipeline alone,
+copied out of `--model-repository`; after a warm-up step the resident memory of tritonserver and of
 every Python stub is read, then again after each step. Failures come from Triton's statistics API.
 Per process, a least-squares line over the last `--judge-minutes` gives the slope, and the spread
 (largest minus smallest reading, against the mean) says whether memory is flat. Writes
@@ -17,10 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
 from server import start_on_free_ports
 from server.procfs import python_stubs, resident_bytes
 
-from . import corpus, perf_analyzer, server_stats
+from . import corpus, perf_analyzer, repositories, server_stats
 
 log = logging.getLogger("benchmarks.soak")
 MIB = 2**20
@@ -31,6 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="the single-text pipeline to load (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=5, help="minutes of load after the warm-up step")
     parser.add_argument("--step-seconds", type=float, default=60, help="load between two memory readings")
     parser.add_argument("--concurrency", type=int, default=200)
@@ -50,15 +53,16 @@ def growth_percent(start: dict[str, int], end: dict[str, int]) -> dict[str, floa
     return {name: 100.0 * (end[name] - start[name]) / start[name] for name in start}
 
 
-def soak(args: argparse.Namespace, workdir: Path) -> dict:
+def soak(args: argparse.Namespace, pipeline: Pipeline, workdir: Path) -> dict:
     texts = perf_analyzer.text_input_data(corpus.generate(2000, corpus=args.corpus))
-    server = start_on_free_ports(args.model_repository.resolve(), workdir / "tritonserver.log")
+    served = repositories.alone(pipeline, workdir / "model_repository")
+    server = start_on_free_ports(served.root, workdir / "tritonserver.log")
     try:
         url, stats_url = server.endpoints.grpc, server.endpoints.http
 
         def step() -> dict:
             before = server_stats.snapshot(stats_url)
-            row = perf_analyzer.run_for("sentiment", url, args.concurrency, texts, workdir, args.step_seconds)
+            row = perf_analyzer.run_for(pipeline.name, url, args.concurrency, texts, workdir, args.step_seconds)
             row["failed"] = sum(m["failed"] for m in server_stats.breakdown(before, server_stats.snapshot(stats_url)).values())
             row["memory"] = memory(server.process.pid)
             log.info(
@@ -78,6 +82,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> dict:
         server.stop(drain_timeout=30)
     judged = steps[-max(1, round(args.judge_minutes * 60 / args.step_seconds)) :]
     return {
+        "pipeline": pipeline.name,
         "concurrency": args.concurrency,
         "corpus": args.corpus,
         "step_seconds": args.step_seconds,
@@ -125,8 +130,8 @@ def plot(result: dict, path: Path) -> None:
 def markdown(result: dict) -> str:
     names = list(result["warm_up"]["memory"])
     lines = [
-        f"# Soak: {len(result['steps'])} x {result['step_seconds']:.0f} s at concurrency {result['concurrency']}"
-        " (after a warm-up step)",
+        f"# Soak of `{result['pipeline']}`: {len(result['steps'])} x {result['step_seconds']:.0f} s at concurrency "
+        f"{result['concurrency']} (after a warm-up step)",
         "",
         f"Failed requests: {result['failed']}",
         "",
@@ -161,8 +166,14 @@ def markdown(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
+    try:
+        pipeline = Pipeline(args.model_repository.resolve(), args.pipeline)
+        repositories.measurable(pipeline)
+    except RepositoryError as error:
+        log.error("%s", error)
+        return 2
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
-        result = soak(args, Path(scratch))
+        result = soak(args, pipeline, Path(scratch))
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.output / "soak.md").write_text(markdown(result))

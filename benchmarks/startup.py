@@ -1,12 +1,16 @@
 """python -m benchmarks.startup: how long a new server takes to become ready, three ways.
 
   python -m benchmarks.startup --runs 3
+  python -m benchmarks.startup --model-repository DIR --pipeline toxicity
 
-- folder: `python -m server` on an already converted repository (the local default);
-- store: `python -m server` on a version published to a local SeaweedFS store, fetched and
+What starts is one pipeline (`--pipeline`, default `sentiment`) of `--model-repository`, copied out
+alone into a repository of its own:
+- folder: `python -m server` on that converted repository (the local default);
+- store: `python -m server` on a version of it published to a local SeaweedFS store, fetched and
   verified into an empty cache first (what a new pod does now);
-- converting first: `python -m conversion --default` into an empty repository, then the folder
-  start (what every new pod did before versions were published).
+- converting first: `python -m conversion` with the options its conversion.json records (for the
+  default model, what `--default` does) into an empty repository, then the folder start (what
+  every new pod did before versions were published).
 
 Each time runs from the command's start until every model answers ready over HTTP. The store and
 the published version are set up once beforehand and not timed. Writes
@@ -24,11 +28,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from conversion.repository import Repository
+from conversion.convert import ConversionOptions
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
 from server.http_calls import http_get
 from server.object_store import LocalObjectStore
 from server.process import Endpoints
 from store import publish
+
+from . import repositories, variants
 
 log = logging.getLogger("benchmarks.startup")
 WAYS = ("folder", "store", "converting first")
@@ -39,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m benchmarks.startup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"), help="a converted repository")
+    parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="the pipeline of the repository to start (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=3, help="starts of each kind")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/startup"))
     return parser.parse_args(argv)
@@ -75,37 +83,55 @@ def from_store(url: str, store: LocalObjectStore, workdir: Path) -> float:
     return seconds_to_ready(url, workdir, {**os.environ, **store.credentials}, "--store-cache", str(cache))
 
 
-def converting_first(workdir: Path) -> float:
-    repository = Repository(Path("model_repository")).copy_skeleton(Path(tempfile.mkdtemp(dir=workdir)) / "model_repository")
+def conversion_command(options: ConversionOptions) -> list[str]:
+    """`python -m conversion` with `options`: each option that differs from its default as the flag of
+    the same name (conversion/__main__.py names its flags after ConversionOptions' fields)."""
+    command = [sys.executable, "-m", "conversion", "--model", options.model]
+    for name, field in ConversionOptions.__dataclass_fields__.items():
+        value = getattr(options, name)
+        if name == "model" or value == field.default:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            command.append(flag)
+        else:
+            command += [flag, ",".join(value) if isinstance(value, list) else str(value)]
+    return command
+
+
+def converting_first(pipeline: Pipeline, workdir: Path) -> float:
+    """`pipeline` converted again, as its conversion.json records, into an empty folder; then started."""
+    repository = Path(tempfile.mkdtemp(dir=workdir)) / "model_repository"
     started = time.monotonic()
     with open(workdir / "conversion.out", "ab") as output:
-        subprocess.run(
-            [sys.executable, "-m", "conversion", "--default", "--model-repository", str(repository)],
-            stdout=output, stderr=subprocess.STDOUT, check=True,
-        )  # fmt: skip
+        command = conversion_command(variants.same_conversion(pipeline, repository))
+        subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=True)
     converted = time.monotonic() - started
     return converted + seconds_to_ready(str(repository), workdir, dict(os.environ))
 
 
-def measure(repository: Path, runs: int, workdir: Path) -> dict[str, list[float]]:
-    """Seconds to ready per way; the ways take turns, so a slow moment of the machine hits them alike."""
+def measure(pipeline: Pipeline, runs: int, workdir: Path) -> dict[str, list[float]]:
+    """Seconds to ready per way for `pipeline` (alone in its repository); the ways take turns, so a
+    slow moment of the machine hits them alike."""
     timings = {way: [] for way in WAYS}
+    repository = pipeline.root
     with LocalObjectStore(workdir / "seaweedfs") as store:
         os.environ.update(store.credentials)  # for publish(), which reads them as any boto3 client does
-        url = publish(repository, store.url("models", "sentiment"), create_bucket=True, exist_ok=True)
+        url = publish(repository, store.url("models", pipeline.name), create_bucket=True, exist_ok=True)
         from_folder(repository, workdir)  # warm the page cache for every way alike
         for run in range(runs):
             timings["folder"].append(from_folder(repository, workdir))
             timings["store"].append(from_store(url, store, workdir))
-            timings["converting first"].append(converting_first(workdir))
+            timings["converting first"].append(converting_first(pipeline, workdir))
             log.info("run %d: %s", run + 1, ", ".join(f"{way} {times[-1]:.1f} s" for way, times in timings.items()))
     return timings
 
 
-def report(timings: dict[str, list[float]], repository: Path) -> tuple[dict, str]:
-    files = [path for path in repository.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
+def report(timings: dict[str, list[float]], pipeline: Pipeline) -> tuple[dict, str]:
+    files = [path for path in pipeline.root.rglob("*") if path.is_file() and "__pycache__" not in path.parts]
     size_mib = sum(path.stat().st_size for path in files) / 2**20
     result = {
+        "pipeline": pipeline.name,
         "repository_mib": round(size_mib, 1),
         "cpus": os.cpu_count(),
         "seconds": timings,
@@ -114,8 +140,8 @@ def report(timings: dict[str, list[float]], repository: Path) -> tuple[dict, str
     lines = [
         "# Start to ready",
         "",
-        f"`python -m server` until every model answers ready, {os.cpu_count()} cores, the default model "
-        f"({size_mib:.0f} MiB repository); SeaweedFS on loopback. {len(timings['folder'])} runs each, taking turns.",
+        f"`python -m server` until every model answers ready, {os.cpu_count()} cores, pipeline `{pipeline.name}` "
+        f"alone ({size_mib:.0f} MiB repository); SeaweedFS on loopback. {len(timings['folder'])} runs each, taking turns.",
         "",
         "| start | median s | runs s |",
         "|---|---:|---|",
@@ -131,9 +157,16 @@ def report(timings: dict[str, list[float]], repository: Path) -> tuple[dict, str
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     args = parse_args(argv)
+    try:
+        source = Pipeline(args.model_repository.resolve(), args.pipeline)
+        source.check()
+    except RepositoryError as error:
+        log.error("%s", error)
+        return 2
     with tempfile.TemporaryDirectory(prefix="startup-") as workdir:
-        timings = measure(args.model_repository, args.runs, Path(workdir))
-    result, markdown = report(timings, args.model_repository)
+        pipeline = repositories.alone(source, Path(workdir) / "model_repository", link_model=False)
+        timings = measure(pipeline, args.runs, Path(workdir))
+        result, markdown = report(timings, pipeline)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "startup.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.output / "startup.md").write_text(markdown)

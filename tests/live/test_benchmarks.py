@@ -56,7 +56,8 @@ def test_short_soak_reports_failures_and_memory(minilm_repository, tmp_path):
 
     result = json.loads((tmp_path / "soak.json").read_text())
     assert result["failed"] == 0 and len(result["steps"]) == 2 and result["corpus"] == "varied"
-    processes = {"tritonserver", "tokenizer_0_0", "classifier_0_0", "postprocess_0_0"}
+    assert result["pipeline"] == DEFAULT_PIPELINE
+    processes = {"tritonserver", *(f"{model}_0_0" for model in Pipeline(minilm_repository).models[1:])}
     assert set(result["memory_growth_percent"]) == processes == set(result["judged"])
     assert all(size > 10 * soak.MIB for size in result["steps"][0]["memory"].values())
     report = (tmp_path / "soak.md").read_text()
