@@ -26,7 +26,9 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 
 
 def client(location: Location):
-    return boto3.client("s3", endpoint_url=location.endpoint, config=_CONFIG)
+    """A client of its own session: boto3's default session keeps the credentials it first found for the
+    life of the process, and a process may talk to several stores."""
+    return boto3.session.Session().client("s3", endpoint_url=location.endpoint, config=_CONFIG)
 
 
 def error_code(error: ClientError) -> str:
