@@ -43,8 +43,13 @@ LABEL_OUTPUTS = [Tensor("LABEL", "TYPE_STRING", "1"), Tensor("SCORE", "TYPE_FP32
 TOKEN_OUTPUTS = ("INPUT_IDS", "ATTENTION_MASK", "TOKEN_TYPE_IDS")
 
 
+def _token_names(token_types: bool) -> tuple[str, ...]:
+    """What the tokenizer gives and the classifier takes, in the classifier's input order."""
+    return TOKEN_OUTPUTS if token_types else TOKEN_OUTPUTS[:2]
+
+
 def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
-    outputs = [Tensor(name, "TYPE_INT64", "-1") for name in TOKEN_OUTPUTS[: 3 if token_types else 2]]
+    outputs = [Tensor(name, "TYPE_INT64", "-1") for name in _token_names(token_types)]
     return "\n".join([
         _header(
             """
@@ -67,11 +72,11 @@ batch by length and trims the padding per group (conversion/length_grouping.py).
 
 
 def classifier_config(pipeline: Pipeline, token_types: bool) -> str:
-    inputs = [Tensor(f"INPUT__{index}", "TYPE_INT64", "-1") for index in range(3 if token_types else 2)]
+    inputs = [Tensor(f"INPUT__{index}", "TYPE_INT64", "-1") for index in range(len(_token_names(token_types)))]
     return "\n".join([
         _header(
             f"""
-TorchScript sequence classifier: {", ".join(TOKEN_OUTPUTS[: len(inputs)]).lower()} → logits, by position.
+TorchScript sequence classifier: {", ".join(_token_names(token_types)).lower()} → logits, by position.
 Production serves it with Triton's native libtorch backend; the local launcher provides a
 Python-based backend of the same name with the same contract.
 KIND_AUTO puts the instance on a GPU when the server has one, on the CPU otherwise.
@@ -132,7 +137,7 @@ def _step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
 
 def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
     texts = {tensor.name: tensor.name for tensor in _texts(pairs)}
-    tokens = {name: name.lower() for name in TOKEN_OUTPUTS[: 3 if token_types else 2]}
+    tokens = {name: name.lower() for name in _token_names(token_types)}
     steps = [
         _step(pipeline.model("tokenizer"), texts, tokens),
         _step(pipeline.model("classifier"), {f"INPUT__{index}": value for index, value in enumerate(tokens.values())}, {"OUTPUT__0": "logits"}),

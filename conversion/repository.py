@@ -214,19 +214,20 @@ class Repository:
             if _NAME.match(manifest.parents[1].name.removesuffix(suffix))
         )
 
-    def check(self) -> dict[str, Manifest]:
-        """Every converted pipeline checked (Pipeline.check); pipeline name → manifest."""
+    def converted(self) -> list[Pipeline]:
+        """Every converted pipeline; refused when there is none."""
         names = self.pipelines()
         if not names:
             raise RepositoryError(f"{self.root} holds no converted pipeline: run python -m conversion first")
-        return {name: self.pipeline(name).check() for name in names}
+        return [self.pipeline(name) for name in names]
+
+    def check(self) -> dict[str, Manifest]:
+        """Every converted pipeline checked (Pipeline.check); pipeline name → manifest."""
+        return {pipeline.name: pipeline.check() for pipeline in self.converted()}
 
     def manifest_texts(self) -> dict[str, str]:
-        """Pipeline name → its conversion.json as written; refused when nothing has been converted."""
-        names = self.pipelines()
-        if not names:
-            raise RepositoryError(f"{self.root} holds no converted pipeline (no */{MANIFEST_FILE}): run python -m conversion first")
-        return {name: self.pipeline(name).manifest_text() for name in names}
+        """Pipeline name → its conversion.json as written."""
+        return {pipeline.name: pipeline.manifest_text() for pipeline in self.converted()}
 
 
 if __name__ == "__main__":

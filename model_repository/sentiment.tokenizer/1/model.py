@@ -19,6 +19,7 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         self.pairs = any(tensor["name"] == "TEXT_PAIR" for tensor in config["input"])
         self.outputs = [name for name in OUTPUTS if any(tensor["name"] == name for tensor in config["output"])]
+        self.token_types = "TOKEN_TYPE_IDS" in self.outputs
         path = Path(args["model_repository"]) / args["model_version"] / "tokenizer.json"
         self.encoder = TextEncoder.load(path)
         pairs = ", pairs in TEXT_PAIR" if self.pairs else ""
@@ -32,8 +33,7 @@ class TritonPythonModel:
             )
             for request in requests
         ]
-        token_types = "TOKEN_TYPE_IDS" in self.outputs
-        return [self._response(result) for result in self.encoder.tokenize_requests(inputs, token_types)]
+        return [self._response(result) for result in self.encoder.tokenize_requests(inputs, self.token_types)]
 
     def _response(self, result):
         if isinstance(result, InvalidText):
