@@ -17,10 +17,11 @@ RUN python3 -m pip install --no-cache-dir --break-system-packages \
 
 WORKDIR /opt/sentiment
 # The image's entry and the standard-library modules it shares with the launcher and its tests:
-# Triton's flags, the allocator, the drain, the stubs' watch; the health check; process.py and
+# Triton's flags, the allocator, the thread counts, the drain, the stubs' watch; the health check; process.py and
 # installation.py because the package's __init__.py imports them.
 COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/health.py \
-     server/http_calls.py server/installation.py server/process.py server/procfs.py server/triton_flags.py server/
+     server/http_calls.py server/installation.py server/process.py server/procfs.py server/threads.py \
+     server/triton_flags.py server/
 # store/ fetches a published version; it reads the repository's layout from conversion/repository.py
 # (standard library only), the one file of conversion/ the server image carries.
 COPY store/ store/

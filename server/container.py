@@ -33,6 +33,7 @@ from .allocator import find_tcmalloc, preloads_an_allocator, with_allocator
 from .drain import drain
 from .http_calls import http_get
 from .procfs import alive, dead_stubs, python_stubs
+from .threads import cpu_share, thread_settings, with_thread_settings
 from .triton_flags import new_key, serving_flags
 
 # Used when the variable is unset or empty, as the shell's ${NAME:-default}.
@@ -71,12 +72,16 @@ def say(message: str) -> None:
 
 
 def triton_environment() -> dict[str, str]:
-    """This environment with tcmalloc preloaded and bounded; without tcmalloc, glibc's fixed mmap threshold."""
+    """This environment with tcmalloc preloaded and bounded (without tcmalloc, glibc's fixed mmap
+    threshold), and the thread counts and wait policy of the CPU the container may use (threads.py)."""
     env = dict(os.environ)
     tcmalloc = find_tcmalloc()
     if tcmalloc is None and not preloads_an_allocator(env.get("LD_PRELOAD", "")):
         say("entrypoint: tcmalloc not found; glibc malloc with a fixed mmap threshold")
-    return with_allocator(env, tcmalloc)
+    share = cpu_share(env)
+    env = with_thread_settings(with_allocator(env, tcmalloc), share)
+    say(f"entrypoint: threads: {thread_settings(env)} ({share.describe()})")
+    return env
 
 
 def served_repository() -> str:

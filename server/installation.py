@@ -9,6 +9,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from .allocator import server_environment
+from .threads import cpu_share, with_thread_settings
 
 PYTORCH_BACKEND_SOURCE = Path(__file__).resolve().parent / "backends" / "pytorch"
 
@@ -59,9 +60,11 @@ class TritonInstallation:
         return directory
 
     def environment(self) -> dict[str, str]:
-        """The server's environment: the stubs must find this venv's packages and libpython."""
+        """The server's environment: the stubs must find this venv's packages and libpython; the
+        allocator (allocator.py) and the thread counts and wait policy (threads.py) it runs with."""
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         libraries = [str(self.libraries), sysconfig.get_config_var("LIBDIR") or ""]
         env["LD_LIBRARY_PATH"] = os.pathsep.join([*libraries, env.get("LD_LIBRARY_PATH", "")])
-        return server_environment(env)
+        env = server_environment(env)
+        return with_thread_settings(env, cpu_share(env))

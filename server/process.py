@@ -17,6 +17,7 @@ from .drain import drain
 from .http_calls import http_get
 from .installation import TritonInstallation
 from .procfs import alive, dead_stubs, python_stubs, stub_shared_memory
+from .threads import cpu_share, thread_settings
 from .triton_flags import new_key, serving_flags
 
 log = logging.getLogger(__name__)
@@ -154,17 +155,19 @@ class TritonServer:
         installation = TritonInstallation.find()
         self._backends = installation.assemble_backends(backends_folder())
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = installation.environment()
         with open(self.log_file, "wb") as log_stream:
             self.process = subprocess.Popen(
                 self.command(installation, self._backends),
                 stdin=subprocess.DEVNULL,
                 stdout=log_stream,
                 stderr=subprocess.STDOUT,
-                env=installation.environment(),
+                env=env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
         log.info("tritonserver started (pid %d), log: %s", self.process.pid, self.log_file)
+        log.info("threads: %s (%s)", thread_settings(env), cpu_share(env).describe())
         try:
             self.wait_until_ready(timeout)
         except BaseException:

@@ -1,5 +1,9 @@
 """Unit tests of the Python-based `pytorch` backend's logic, without Triton."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +96,18 @@ def test_jit_settings_follow_the_config_as_the_native_backend_applies_them():
     finally:
         torch._C._jit_set_profiling_executor(saved[0])
         torch._C._jit_set_profiling_mode(saved[1])
+
+
+def test_thread_parameters_apply_as_the_native_backend_applies_them_and_unset_leave_the_environments():
+    """In a fresh process: torch's thread counts are process-wide, and fixed once its pools start."""
+    code = (
+        "import torch; from harness.model_code import torchscript\n"
+        "torchscript.configure_threads({})\n"
+        "print(torch.get_num_threads())\n"
+        "torchscript.configure_threads({'parameters': {'INTRA_OP_THREAD_COUNT': {'string_value': '1'},"
+        " 'INTER_OP_THREAD_COUNT': {'string_value': '3'}}})\n"
+        "print(torch.get_num_threads(), torch.get_num_interop_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"}
+    output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert output.split("\n")[:2] == ["2", "1 3"]

@@ -16,7 +16,7 @@ from torchscript import (
     load_module,
     output_dtypes,
     configure_jit,
-    parameter,
+    configure_threads,
     positional_names,
     run_batch,
     select_device,
@@ -31,9 +31,7 @@ class TritonPythonModel:
         dtypes = output_dtypes(config["output"])
         self.output_types = [dtypes[name] for name in self.output_names]
         self.device = select_device(args["model_instance_kind"], args["model_instance_device_id"])
-        threads = int(parameter(config, "INTRA_OP_THREAD_COUNT", "0"))
-        if threads > 0:
-            torch.set_num_threads(threads)
+        configure_threads(config)
         self.optimized = configure_jit(config)
         path = Path(args["model_repository"]) / args["model_version"] / config.get("default_model_filename", "model.pt")
         self.module = load_module(path, self.device)

@@ -54,6 +54,20 @@ def parameter(config: dict, key: str, default: str) -> str:
     return config.get("parameters", {}).get(key, {}).get("string_value", default)
 
 
+def configure_threads(config: dict) -> None:
+    """INTRA_OP_THREAD_COUNT and INTER_OP_THREAD_COUNT, when set above 0, as the native backend applies
+    them; unset, torch's own default stands: OMP_NUM_THREADS from the server's environment (server/threads.py)."""
+    intra_op = int(parameter(config, "INTRA_OP_THREAD_COUNT", "0"))
+    if intra_op > 0:
+        torch.set_num_threads(intra_op)
+    inter_op = int(parameter(config, "INTER_OP_THREAD_COUNT", "0"))
+    if inter_op > 0 and inter_op != torch.get_num_interop_threads():
+        try:
+            torch.set_num_interop_threads(inter_op)
+        except RuntimeError:
+            pass  # the pool has started already; the native backend ignores this case too
+
+
 def flag(config: dict, key: str) -> bool | None:
     """A "true"/"false" parameter, or None when the config does not set it."""
     value = parameter(config, key, "").strip().lower()
