@@ -10,7 +10,10 @@ Measured three ways at each batch size, every batch tokenized, classified and po
 Ratios are taken against the better of `arrival` and `grouped`.
 """
 
+import argparse
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import torch
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from conversion.repository import Pipeline
+from conversion.repository import DEFAULT_PIPELINE, Pipeline
 from harness.model_code import postprocessing, tokenization, torchscript
 
 MODES = ("arrival", "grouped", "module")
@@ -107,7 +110,38 @@ def measure(pipeline: Pipeline, texts: list[str], batch_sizes: list[int], latenc
     }
 
 
-if __name__ == "__main__":
+def batch64_and_batch1(pipeline: Pipeline, texts: list[str]) -> dict:
+    """A short reading: model.pt on batches of 64 (what the served classifier runs) and batch-1 p50."""
+    in_process = InProcessPipeline(pipeline)
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "batch64": throughput(in_process, texts, 64, "module"),
+        "batch1_p50_ms": batch1_latency_ms(in_process, texts, 40)["p50_ms"],
+    }
+
+
+def in_fresh_process(pipeline: Pipeline, corpus_name: str, texts: int, env: dict[str, str]) -> dict:
+    """batch64_and_batch1 in a new process started with `env`: torch and libgomp read their thread
+    settings once, when they load, so each setting needs a process of its own."""
+    command = [
+        sys.executable, "-m", "benchmarks.ceiling", "--model-repository", str(pipeline.root),
+        "--pipeline", pipeline.name, "--corpus", corpus_name, "--texts", str(texts),
+    ]  # fmt: skip
+    return json.loads(subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout)
+
+
+def main(argv: list[str] | None = None) -> None:
     from benchmarks import corpus
 
-    print(json.dumps(measure(Pipeline(Path("model_repository")), corpus.generate(512, corpus="varied"), [1, 8, 16, 32, 64], 200), indent=2))
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ceiling", description=batch64_and_batch1.__doc__)
+    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
+    parser.add_argument("--corpus", default="varied", choices=sorted(corpus.CORPORA))
+    parser.add_argument("--texts", type=int, default=256, help="a multiple of 64")
+    args = parser.parse_args(argv)
+    texts = corpus.generate(args.texts, corpus=args.corpus)
+    print(json.dumps(batch64_and_batch1(Pipeline(args.model_repository, args.pipeline), texts)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,5 +1,6 @@
 """The server's process tree from /proc: its Python stubs by model instance, and resident memory."""
 
+import os
 from pathlib import Path
 
 STUB_BINARY = "triton_python_backend_stub"
@@ -66,3 +67,9 @@ def resident_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise ValueError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a live process has used so far, user and system (/proc/PID/stat utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

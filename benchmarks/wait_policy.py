@@ -1,0 +1,123 @@
+"""python -m benchmarks.wait_policy: how the classifier's idle OpenMP threads should wait, measured idle
+and beside two busy-loop processes, in process and served. server/threads.py's WAIT_POLICY is its answer.
+
+In process: model.pt with the pipeline's tokenizer and postprocess code, batches of 64 and batch-1
+latency, each policy in a fresh process (libgomp reads the settings once, when it loads). Served: the
+pipeline under perf_analyzer at c=64 and c=1, each policy in the server's environment.
+Writes benchmarks/results/wait-policy/ (results.json, report.md).
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from server import start_on_free_ports
+from server.allocator import rerun_with_allocator
+from server.threads import cpu_share, with_thread_settings
+
+from . import ceiling, contention, corpus, perf_analyzer, repositories
+
+log = logging.getLogger("benchmarks.wait_policy")
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+POLICIES = {
+    "spin 300000 (libgomp's default)": {"GOMP_SPINCOUNT": "300000"},
+    "spin 100000": {"GOMP_SPINCOUNT": "100000"},
+    "spin 10000": {"GOMP_SPINCOUNT": "10000"},
+    "spin 1000": {"GOMP_SPINCOUNT": "1000"},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "one thread, spin 300000": {**ONE_THREAD, "GOMP_SPINCOUNT": "300000"},
+}
+SERVED_POLICIES = ["spin 300000 (libgomp's default)", "spin 10000", "spin 1000", "passive"]
+CONDITIONS = {"idle": 0, "two busy loops": 2}
+
+
+def policy_environment(policy: str) -> dict[str, str]:
+    """This process's environment with the thread counts of its CPU share and `policy`'s settings."""
+    env = {key: value for key, value in os.environ.items() if key not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    return {**with_thread_settings(env, cpu_share(env)), **POLICIES[policy]}
+
+
+def measure_in_process(pipeline: Pipeline) -> dict:
+    results = {}
+    for condition, loops in CONDITIONS.items():
+        with contention.busy_loops(loops):
+            for policy in POLICIES:
+                result = ceiling.in_fresh_process(pipeline, "varied", 256, policy_environment(policy))
+                results.setdefault(policy, {})[condition] = result
+                log.info("  in process, %s, %s: %s", condition, policy, result)
+    return results
+
+
+def measure_served(pipeline: Pipeline, workdir: Path) -> dict:
+    served_folder = repositories.alone(pipeline, workdir / "served")
+    data = perf_analyzer.text_input_data(corpus.generate(2000, corpus="varied"))
+    results = {}
+    for policy in SERVED_POLICIES:
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(policy_environment(policy))
+        try:
+            server = start_on_free_ports(served_folder.root, workdir / "tritonserver.log")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        try:
+            for condition, loops in CONDITIONS.items():
+                with contention.busy_loops(loops):
+                    rows = [perf_analyzer.run(pipeline.name, server.endpoints.grpc, level, data, workdir, **perf_analyzer.FULL) for level in (64, 1)]
+                results.setdefault(policy, {})[condition] = rows
+                log.info("  served, %s, %s: %s", condition, policy, rows)
+        finally:
+            server.stop(drain_timeout=5)
+    return results
+
+
+def report(results: dict) -> str:
+    lines = ["# How idle OpenMP threads wait", "", f"- {results['machine']}", "", "## In process (model.pt, tokenizer and postprocess code)", ""]
+    lines += ["| policy | threads | idle batch 64 texts/s | idle batch-1 p50 ms | busy batch 64 texts/s | busy batch-1 p50 ms |", "|---|---:|---:|---:|---:|---:|"]
+    for policy, by_condition in results["in_process"].items():
+        idle, busy = by_condition["idle"], by_condition["two busy loops"]
+        lines.append(
+            f"| {policy} | {idle['torch_threads']} | {idle['batch64']:.1f} | {idle['batch1_p50_ms']:.1f} "
+            f"| {busy['batch64']:.1f} | {busy['batch1_p50_ms']:.1f} |"
+        )
+    lines += ["", "## Served (perf_analyzer, gRPC, varied corpus)", ""]
+    lines += ["| policy | idle c=64 texts/s | idle c=1 p50 ms | busy c=64 texts/s | busy c=64 p99 ms | busy c=1 p50 ms |", "|---|---:|---:|---:|---:|---:|"]
+    for policy, by_condition in results["served"].items():
+        (idle64, idle1), (busy64, busy1) = by_condition["idle"], by_condition["two busy loops"]
+        lines.append(
+            f"| {policy} | {idle64['throughput']:.1f} | {idle1['p50_ms']:.1f} | {busy64['throughput']:.1f} "
+            f"| {busy64['p99_ms']:.0f} | {busy1['p50_ms']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.wait_policy", description=__doc__)
+    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/results/wait-policy"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    pipeline = Pipeline(args.model_repository.resolve(), args.pipeline)
+    repositories.measurable(pipeline)
+    results = {"machine": f"{os.cpu_count()} cores; {cpu_share().describe()}"}
+    results["in_process"] = measure_in_process(pipeline)
+    with tempfile.TemporaryDirectory(prefix="wait-policy-") as workdir:
+        results["served"] = measure_served(pipeline, Path(workdir))
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.output / "report.md").write_text(report(results))
+    log.info("report: %s", args.output / "report.md")
+    return 0
+
+
+if __name__ == "__main__":
+    rerun_with_allocator("benchmarks.wait_policy", sys.argv[1:])
+    sys.exit(main())
