@@ -43,6 +43,26 @@ def test_postprocess_rejects_logits_that_do_not_fit(logits, message):
         postprocessing.postprocess(logits, LABELS)
 
 
+@pytest.mark.parametrize("function", postprocessing.FUNCTIONS)
+def test_many_requests_at_once_answer_each_as_alone_and_a_bad_one_fails_alone(function):
+    rng = np.random.default_rng(0)
+    requests = [
+        rng.normal(size=(1, 3)).astype(np.float32),
+        np.zeros((1, 2), dtype=np.float32),  # the wrong number of logits
+        rng.normal(size=(4, 3)).astype(np.float32),
+        np.array([[0.0, np.inf, 1.0], [0.0, 1.0, 2.0]], dtype=np.float32),  # a row that is not finite
+        rng.normal(size=(2, 3)).astype(np.float32),
+    ]
+    results = postprocessing.postprocess_requests(requests, LABELS, function)
+    assert [type(result).__name__ for result in results] == ["tuple", "InvalidLogits", "tuple", "InvalidLogits", "tuple"]
+    assert "got [1, 2]" in str(results[1]) and "NaN or infinity" in str(results[3])
+    for logits, result in zip(requests, results):
+        if isinstance(result, tuple):
+            for batched, alone in zip(result, postprocessing.postprocess(logits, LABELS, function)):
+                np.testing.assert_array_equal(batched, alone)
+    assert postprocessing.postprocess_requests([np.zeros((1, 1), dtype=np.float32)], LABELS)[0].args
+
+
 def test_load_labels(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text(json.dumps(LABELS))

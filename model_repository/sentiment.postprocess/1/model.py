@@ -5,7 +5,7 @@ from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 
-from postprocessing import InvalidLogits, load_labels, postprocess, read_manifest
+from postprocessing import InvalidLogits, load_labels, postprocess_requests, read_manifest
 
 
 class TritonPythonModel:
@@ -18,18 +18,13 @@ class TritonPythonModel:
         pb_utils.Logger.log_info(f"postprocess: labels {self.labels}, {self.function}")
 
     def execute(self, requests):
-        return [self._respond(request) for request in requests]
+        logits = [pb_utils.get_input_tensor_by_name(request, "LOGITS").as_numpy() for request in requests]
+        return [self._response(result) for result in postprocess_requests(logits, self.labels, self.function)]
 
-    def _respond(self, request):
-        logits = pb_utils.get_input_tensor_by_name(request, "LOGITS").as_numpy()
-        try:
-            label, score, probs = postprocess(logits, self.labels, self.function)
-        except InvalidLogits as error:
-            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(error), pb_utils.TritonError.INVALID_ARG))
+    def _response(self, result):
+        if isinstance(result, InvalidLogits):
+            return pb_utils.InferenceResponse(error=pb_utils.TritonError(str(result), pb_utils.TritonError.INVALID_ARG))
+        label, score, probs = result
         return pb_utils.InferenceResponse(
-            output_tensors=[
-                pb_utils.Tensor("LABEL", label),
-                pb_utils.Tensor("SCORE", score),
-                pb_utils.Tensor("PROBS", probs),
-            ]
+            output_tensors=[pb_utils.Tensor("LABEL", label), pb_utils.Tensor("SCORE", score), pb_utils.Tensor("PROBS", probs)]
         )

@@ -82,11 +82,53 @@ def postprocess(
     logits: np.ndarray, labels: list[str], function: str = "softmax"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logits [n, k] → LABEL (UTF-8 bytes) [n, 1], SCORE [n, 1] (the top label's value), PROBS [n, k]."""
+    _check_shape(logits, labels)
+    if not np.isfinite(logits).all():
+        raise InvalidLogits(NOT_FINITE)
+    return _outputs(logits, encode_labels(labels), function)
+
+
+def postprocess_requests(
+    logits: list[np.ndarray], labels: list[str], function: str = "softmax"
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | InvalidLogits]:
+    """Many requests' logits at once, as `postprocess` does each: one entry per request, its outputs
+    or the InvalidLogits that request alone fails with. One pass over all rows: per request, the
+    numpy calls would cost more than the arithmetic."""
+    results: list = []
+    for request_logits in logits:
+        try:
+            _check_shape(request_logits, labels)
+            results.append(len(request_logits))
+        except InvalidLogits as error:
+            results.append(error)
+    valid = [request_logits for request_logits, result in zip(logits, results) if isinstance(result, int)]
+    if not valid:
+        return results
+    stacked = np.concatenate(valid)
+    finite = np.isfinite(stacked).all(axis=1)
+    label, score, values = _outputs(np.where(finite[:, None], stacked, 0), encode_labels(labels), function)
+    start = 0
+    for index, result in enumerate(results):
+        if isinstance(result, int):
+            rows = slice(start, start + result)
+            results[index] = (label[rows], score[rows], values[rows]) if finite[rows].all() else InvalidLogits(NOT_FINITE)
+            start += result
+    return results
+
+
+NOT_FINITE = "logits contain NaN or infinity"
+
+
+def encode_labels(labels: list[str]) -> np.ndarray:
+    return np.array([label.encode("utf-8") for label in labels], dtype=np.object_)
+
+
+def _check_shape(logits: np.ndarray, labels: list[str]) -> None:
     if logits.ndim != 2 or logits.shape[1] != len(labels):
         raise InvalidLogits(f"expected logits of shape [n, {len(labels)}] (one per label), got {list(logits.shape)}")
-    if not np.isfinite(logits).all():
-        raise InvalidLogits("logits contain NaN or infinity")
+
+
+def _outputs(logits: np.ndarray, encoded_labels: np.ndarray, function: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     values = apply(function, logits)
     best = values.argmax(axis=1)
-    encoded = np.array([label.encode("utf-8") for label in labels], dtype=np.object_)
-    return encoded[best].reshape(-1, 1), values[np.arange(len(best)), best].reshape(-1, 1), values
+    return encoded_labels[best].reshape(-1, 1), values[np.arange(len(best)), best].reshape(-1, 1), values
