@@ -27,7 +27,7 @@ WAIT_POLICY = {"GOMP_SPINCOUNT": "10000"}
 # The thread counts torch (OpenMP and MKL) and HF tokenizers (rayon) read at start.
 THREAD_COUNTS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
 TORCH_COUNTS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-# Kubernetes' downward API can pass the container's CPU limit in millicores (deploy/k8s/cpu/).
+# Kubernetes' downward API can pass the container's CPU limit in millicores (deploy/k8s-cpu/).
 LIMIT_VARIABLE = "CPU_LIMIT_MILLICORES"
 
 

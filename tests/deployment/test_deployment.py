@@ -8,6 +8,7 @@ the health check (server/health.py) is run against every pipeline the entry serv
 """
 
 import ast
+import copy
 import fnmatch
 import http.server
 import json
@@ -33,12 +34,15 @@ from server.installation import TritonInstallation
 from server.process import Endpoints
 from server.object_store import LocalObjectStore
 from server.procfs import children, python_stubs
+from server.threads import LIMIT_VARIABLE, THREAD_COUNTS, WAIT_POLICY
 from store import Location, publish
 from store import manifest as store_manifest
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOCKER = PROJECT / "docker"
 K8S = PROJECT / "deploy" / "k8s"
+# The CPU variant, an overlay of K8S: beside it, since kustomize refuses a base that contains its overlay.
+K8S_CPU = PROJECT / "deploy" / "k8s-cpu"
 REPOSITORY = PROJECT / "model_repository"
 MODELS = {config.parent.name for config in REPOSITORY.glob("*/config.pbtxt")}
 # Names a repository of several pipelines may hold: what label matchers on models must cover.
@@ -121,6 +125,43 @@ def requirement_pins() -> dict[str, str]:
 
 def compose() -> dict:
     return yaml.safe_load((DOCKER / "compose.yaml").read_text())
+
+
+RESET = object()  # compose's !reset: the attribute is dropped from the merged model
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """YAML as Docker Compose reads it, with its !reset tag (whatever value follows it is ignored)."""
+
+
+ComposeLoader.add_constructor("!reset", lambda loader, node: RESET)
+
+
+def compose_merged(*names: str) -> dict:
+    """docker/compose.yaml with the override files `names` merged over it, by the compose specification's
+    rules for mappings: entries added or replaced, !reset ones removed. Sequences merge by rules of their
+    own (appended, or by a key), which this does not model: an override with one fails the check."""
+
+    def merge(base, override, where: str):
+        if override is RESET:
+            return RESET
+        if isinstance(override, list):
+            pytest.fail(f"{where}: a sequence in an override file; compose_merged does not merge sequences")
+        if not (isinstance(base, dict) and isinstance(override, dict)):
+            return copy.deepcopy(override)
+        merged = copy.deepcopy(base)
+        for key, value in override.items():
+            value = merge(merged.get(key), value, f"{where}.{key}")
+            if value is RESET:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        return merged
+
+    model = compose()
+    for name in names:
+        model = merge(model, yaml.load((DOCKER / name).read_text(), Loader=ComposeLoader), name)
+    return model
 
 
 def host_path(source: str) -> Path:
@@ -270,7 +311,7 @@ def test_server_image_runs_as_non_root_with_a_healthcheck_of_every_pipeline():
     copied = " ".join(rest for keyword, rest in steps if keyword == "COPY")
     sources = (
         "server/container.py", "server/health.py", "server/triton_flags.py", "server/drain.py", "server/procfs.py",
-        "server/allocator.py",
+        "server/allocator.py", "server/threads.py",
     )  # fmt: skip
     for source in sources:
         assert source in copied and (PROJECT / source).is_file(), source
@@ -362,6 +403,23 @@ def test_compose_server_has_gpu_shared_memory_ports_and_the_repository():
     assert any(device["driver"] == "nvidia" and "gpu" in device["capabilities"] for device in devices)
     assert server["depends_on"]["conversion"]["condition"] == "service_completed_successfully"
     assert {"TRITON_ADMIN_KEY", "MODEL_REPOSITORY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(server["environment"])
+
+
+def test_compose_cpu_override_serves_without_a_gpu_on_a_cpu_limit():
+    override = yaml.load((DOCKER / "compose.cpu.yaml").read_text(), Loader=ComposeLoader)
+    assert set(override["services"]) == {"server"}, "the override changes the server only"
+    assert override["services"]["server"]["deploy"]["resources"]["reservations"] is RESET
+    base = compose()["services"]["server"]
+    server = compose_merged("compose.cpu.yaml")["services"]["server"]
+    resources = server["deploy"]["resources"]
+    assert "reservations" not in resources and "gpus" not in server and "runtime" not in server, "a GPU is still asked for"
+    cpus = server.get("cpus", resources.get("limits", {}).get("cpus"))
+    assert cpus is not None and float(cpus) >= 1, f"CPU limit {cpus!r}"
+    # Docker applies it as the cgroup CPU quota, which the entry reads: no limit to pass in the environment.
+    assert LIMIT_VARIABLE not in server["environment"]
+    assert {key: value for key, value in server.items() if key not in ("deploy", "cpus")} == {
+        key: value for key, value in base.items() if key != "deploy"
+    }, "the override changes only the server's GPU and CPU resources"
 
 
 def test_compose_converts_once_and_serves_the_published_version_from_the_store():
@@ -576,6 +634,96 @@ def test_kustomize_builds_with_the_release_tags():
     assert images and all(image.endswith(f":{release()}") for image in images), images
 
 
+def test_the_gpu_deployment_requests_cpu_without_a_limit_to_pass_down():
+    """A CPU limit would throttle the tokenizer and postprocess steps; CPU_LIMIT_MILLICORES without a limit would
+    be the node's allocatable CPU."""
+    container = triton_container()
+    assert "cpu" in container["resources"]["requests"] and "cpu" not in container["resources"]["limits"]
+    assert LIMIT_VARIABLE not in environment(container)
+
+
+def cpu_overlay() -> tuple[dict, dict]:
+    """deploy/k8s-cpu: its kustomization, and the Deployment patch it applies."""
+    kustomization = yaml.safe_load((K8S_CPU / "kustomization.yaml").read_text())
+    [patch] = kustomization["patches"]
+    return kustomization, yaml.safe_load((K8S_CPU / patch["path"]).read_text())
+
+
+def strategic_merge(base, patch):
+    """`patch` over `base` as kustomize applies a strategic merge patch, for what the CPU overlay's patch holds:
+    mappings merge, null removes a key, lists of named items (containers, env) merge by name, other lists are
+    replaced."""
+    if not (isinstance(base, dict) and isinstance(patch, dict)):
+        return copy.deepcopy(patch)
+    merged = copy.deepcopy(base)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value + merged.get(key, [])):
+            items = {item["name"]: item for item in merged.get(key, [])}
+            for item in value:
+                items[item["name"]] = strategic_merge(items.get(item["name"], {}), item)
+            merged[key] = list(items.values())
+        else:
+            merged[key] = strategic_merge(merged.get(key), value)
+    return merged
+
+
+def check_cpu_deployment(deployment: dict, base: dict) -> None:
+    """`deployment` is `base` on CPU-only nodes: no GPU toleration or GPU, whole CPUs with requests equal to limits
+    (Guaranteed), the CPU limit passed to the entry in millicores, and all else (names, image) the base's."""
+    spec, base_spec = deployment["spec"]["template"]["spec"], base["spec"]["template"]["spec"]
+    assert deployment["metadata"] == base["metadata"]
+    tolerations = spec.get("tolerations", [])
+    assert not any(toleration.get("key") == "nvidia.com/gpu" for toleration in tolerations), f"tolerates GPU nodes: {tolerations}"
+    [container], [base_container] = spec["containers"], base_spec["containers"]
+    resources = container["resources"]
+    assert not any("nvidia.com/gpu" in resources.get(kind, {}) for kind in ("requests", "limits")), resources
+    for resource in ("cpu", "memory"):
+        assert str(resources["requests"][resource]) == str(resources["limits"][resource]), f"{resource}: not Guaranteed"
+    assert re.fullmatch(r"[1-9]\d*", str(resources["limits"]["cpu"])), "exclusive cores need whole CPUs"
+    env = environment(container)
+    limit = {"resourceFieldRef": {"containerName": container["name"], "resource": "limits.cpu", "divisor": "1m"}}
+    assert env.pop(LIMIT_VARIABLE)["valueFrom"] == limit, "the entry reads the limit in millicores"
+    assert env == environment(base_container)
+    assert {key: value for key, value in container.items() if key not in ("env", "resources")} == {
+        key: value for key, value in base_container.items() if key not in ("env", "resources")
+    }
+    assert {key: value for key, value in spec.items() if key not in ("tolerations", "containers")} == {
+        key: value for key, value in base_spec.items() if key not in ("tolerations", "containers")
+    }
+    assert {key: value for key, value in deployment["spec"].items() if key != "template"} == {
+        key: value for key, value in base["spec"].items() if key != "template"
+    }
+
+
+def test_cpu_overlay_patches_the_base_deployment_for_cpu_only_nodes():
+    kustomization, patch = cpu_overlay()
+    assert kustomization["kind"] == "Kustomization"
+    [base] = kustomization["resources"]
+    assert (K8S_CPU / base).resolve() == K8S, "the overlay builds on deploy/k8s"
+    assert not {"images", "configMapGenerator", "namePrefix", "nameSuffix"} & set(kustomization), "the base's image, version and names"
+    assert kustomization["patches"][0]["target"] == {"kind": "Deployment", "name": manifests()["Deployment"]["metadata"]["name"]}
+    [container] = patch["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == triton_container()["name"] == "triton"
+    assert container["resources"]["requests"]["cpu"] == container["resources"]["limits"]["cpu"]
+    check_cpu_deployment(strategic_merge(manifests()["Deployment"], patch), manifests()["Deployment"])
+
+
+def test_kustomize_builds_the_cpu_overlay_from_the_base():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: kustomize build not checked")
+    built = {}
+    for folder in (K8S, K8S_CPU):
+        result = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        built[folder] = {document["kind"]: document for document in yaml.safe_load_all(result.stdout)}
+    base, cpu = built[K8S], built[K8S_CPU]
+    check_cpu_deployment(cpu.pop("Deployment"), base.pop("Deployment"))
+    assert cpu == base, "the overlay changes the Deployment only (same Service, HPA, version ConfigMap)"
+
+
 # --- what the server container runs ------------------------------------------------------------
 
 
@@ -659,6 +807,45 @@ def test_image_entry_runs_triton_with_the_production_flags(fake_tritonserver, tm
     assert len(repository_api.rpartition("=")[2]) == 64 and f"--grpc-restricted-protocol={repository_api.partition('=')[2]}" in args
     assert args[-1] == "--model-config-name=gpu", "extra arguments go last"
     assert (tmp_path / "terminated").exists()
+
+
+@pytest.fixture
+def env_recording_tritonserver(fake_tritonserver, tmp_path) -> Path:
+    """fake_tritonserver that first writes its environment to `env` (NUL-separated), before its arguments."""
+    script = fake_tritonserver / "tritonserver"
+    shebang, rest = script.read_text().split("\n", 1)
+    script.write_text(f"{shebang}\nenv -0 > {tmp_path}/env\n{rest}")
+    return fake_tritonserver
+
+
+def served_environment(tmp_path: Path) -> dict[str, str]:
+    entries = (tmp_path / "env").read_bytes().decode(errors="replace").split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+
+
+def thread_env(bin_dir: Path, **extra: str) -> dict:
+    """container_env without the thread settings of this test run's own environment."""
+    env = container_env(bin_dir, TRITON_ADMIN_KEY="k", TRITON_HTTP_URL="http://127.0.0.1:9")
+    for name in (*THREAD_COUNTS, "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", LIMIT_VARIABLE):
+        env.pop(name, None)
+    return {**env, **extra}
+
+
+def test_image_entry_sizes_tritons_threads_to_the_cpu_limit_passed_down(env_recording_tritonserver, tmp_path):
+    run_until_triton_starts(thread_env(env_recording_tritonserver, **{LIMIT_VARIABLE: "1000"}), tmp_path)
+    served = served_environment(tmp_path)
+    assert {name: served.get(name) for name in THREAD_COUNTS} == dict.fromkeys(THREAD_COUNTS, "1")
+    assert {name: served.get(name) for name in WAIT_POLICY} == WAIT_POLICY
+
+
+def test_image_entry_keeps_the_operators_thread_count(env_recording_tritonserver, tmp_path):
+    env = thread_env(env_recording_tritonserver, **{LIMIT_VARIABLE: "1000", "OMP_NUM_THREADS": "3"})
+    run_until_triton_starts(env, tmp_path)
+    served = served_environment(tmp_path)
+    assert served["OMP_NUM_THREADS"] == "3"
+    assert "MKL_NUM_THREADS" not in served, "the operator chose torch's threads: the entry sets neither count"
+    assert served["RAYON_NUM_THREADS"] == "1"
+    assert {name: served.get(name) for name in WAIT_POLICY} == WAIT_POLICY
 
 
 def image_files(workdir: Path) -> Path:
