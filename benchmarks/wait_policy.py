@@ -32,9 +32,13 @@ POLICIES = {
     "spin 1000": {"GOMP_SPINCOUNT": "1000"},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "one thread, spin 300000": {**ONE_THREAD, "GOMP_SPINCOUNT": "300000"},
+    "two classifier instances of one thread": {**ONE_THREAD, "GOMP_SPINCOUNT": "300000"},
 }
-SERVED_POLICIES = ["spin 300000 (libgomp's default)", "spin 10000", "spin 1000", "passive"]
+SERVED_POLICIES = ["spin 300000 (libgomp's default)", "spin 10000", "spin 1000", "passive", "two classifier instances of one thread"]
+INSTANCES = {"two classifier instances of one thread": 2}  # the classifier's instance count, where not 1
 CONDITIONS = {"idle": 0, "two busy loops": 2}
+# Shorter windows than make bench's: under the busy loops the default spin serves a few texts a second.
+SERVED_SETTINGS = {"window_requests": 50, "max_trials": 4, "stability_percent": 25}
 
 
 def policy_environment(policy: str) -> dict[str, str]:
@@ -47,21 +51,29 @@ def measure_in_process(pipeline: Pipeline) -> dict:
     results = {}
     for condition, loops in CONDITIONS.items():
         with contention.busy_loops(loops):
-            for policy in POLICIES:
+            for policy in (policy for policy in POLICIES if policy not in INSTANCES):  # one process: one instance
                 result = ceiling.in_fresh_process(pipeline, "varied", 256, policy_environment(policy))
                 results.setdefault(policy, {})[condition] = result
                 log.info("  in process, %s, %s: %s", condition, policy, result)
     return results
 
 
-def measure_served(pipeline: Pipeline, workdir: Path) -> dict:
-    served_folder = repositories.alone(pipeline, workdir / "served")
+def served_copy(pipeline: Pipeline, destination: Path, instances: int) -> Pipeline:
+    """`pipeline` alone at `destination`, its classifier with `instances` instances."""
+    copy = repositories.alone(pipeline, destination)
+    config = copy.root / copy.model("classifier") / "config.pbtxt"
+    config.write_text(config.read_text().replace("instance_group [ { count: 1,", f"instance_group [ {{ count: {instances},"))
+    return copy
+
+
+def measure_served(pipeline: Pipeline, workdir: Path, policies: list[str]) -> dict:
     data = perf_analyzer.text_input_data(corpus.generate(2000, corpus="varied"))
     results = {}
-    for policy in SERVED_POLICIES:
-        saved = dict(os.environ)
+    for policy in policies:
+        served_folder = served_copy(pipeline, workdir / f"served-{len(results)}", INSTANCES.get(policy, 1))
+        saved, env = dict(os.environ), policy_environment(policy)
         os.environ.clear()
-        os.environ.update(policy_environment(policy))
+        os.environ.update(env)
         try:
             server = start_on_free_ports(served_folder.root, workdir / "tritonserver.log")
         finally:
@@ -70,7 +82,7 @@ def measure_served(pipeline: Pipeline, workdir: Path) -> dict:
         try:
             for condition, loops in CONDITIONS.items():
                 with contention.busy_loops(loops):
-                    rows = [perf_analyzer.run(pipeline.name, server.endpoints.grpc, level, data, workdir, **perf_analyzer.FULL) for level in (64, 1)]
+                    rows = [perf_analyzer.run(pipeline.name, server.endpoints.grpc, level, data, workdir, **SERVED_SETTINGS) for level in (64, 1)]
                 results.setdefault(policy, {})[condition] = rows
                 log.info("  served, %s, %s: %s", condition, policy, rows)
         finally:
@@ -87,7 +99,7 @@ def report(results: dict) -> str:
             f"| {policy} | {idle['torch_threads']} | {idle['batch64']:.1f} | {idle['batch1_p50_ms']:.1f} "
             f"| {busy['batch64']:.1f} | {busy['batch1_p50_ms']:.1f} |"
         )
-    lines += ["", "## Served (perf_analyzer, gRPC, varied corpus)", ""]
+    lines += ["", "## Served (perf_analyzer, gRPC, varied corpus; short windows, so idle readings spread by ±25 %)", ""]
     lines += ["| policy | idle c=64 texts/s | idle c=1 p50 ms | busy c=64 texts/s | busy c=64 p99 ms | busy c=1 p50 ms |", "|---|---:|---:|---:|---:|---:|"]
     for policy, by_condition in results["served"].items():
         (idle64, idle1), (busy64, busy1) = by_condition["idle"], by_condition["two busy loops"]
@@ -103,14 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/wait-policy"))
+    parser.add_argument("--parts", default="in_process,served", help="which to measure again; the others are kept from --output")
+    parser.add_argument("--served-policies", default=",".join(SERVED_POLICIES), help="the served policies to measure again")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     pipeline = Pipeline(args.model_repository.resolve(), args.pipeline)
     repositories.measurable(pipeline)
-    results = {"machine": f"{os.cpu_count()} cores; {cpu_share().describe()}"}
-    results["in_process"] = measure_in_process(pipeline)
-    with tempfile.TemporaryDirectory(prefix="wait-policy-") as workdir:
-        results["served"] = measure_served(pipeline, Path(workdir))
+    saved = args.output / "results.json"
+    results = json.loads(saved.read_text()) if saved.exists() else {}
+    results["machine"] = f"{os.cpu_count()} cores; {cpu_share().describe()}"
+    parts = args.parts.split(",")
+    if "in_process" in parts:
+        results["in_process"] = measure_in_process(pipeline)
+    if "served" in parts:
+        with tempfile.TemporaryDirectory(prefix="wait-policy-") as workdir:
+            measured = measure_served(pipeline, Path(workdir), args.served_policies.split(","))
+            results["served"] = {**results.get("served", {}), **measured}
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.output / "report.md").write_text(report(results))
