@@ -22,7 +22,10 @@ from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
 from server import Endpoints, start_on_free_ports
 from server.allocator import rerun_with_allocator
 
-from . import ceiling, corpus, fastapi_peer, http_load, infinity_peer, peer_server, perf_analyzer, report, repositories, server_stats, variants
+from . import (
+    ceiling, corpus, fastapi_peer, http_load, infinity_peer, peer_server, perf_analyzer, pipeline_cost, report, repositories,
+    server_stats, shared_cpu, variants,
+)  # fmt: skip
 
 log = logging.getLogger("benchmarks")
 
@@ -177,6 +180,15 @@ def measure_variant(run: Run, name: str, pipeline: Pipeline) -> list[dict]:
     return list(results.values())
 
 
+def measure_default_pipeline(run: Run, pipeline: Pipeline, output: Path) -> list[str]:
+    """The measured pipeline on a shared or limited CPU, and its own cost around the model: report sections."""
+    log.info("%s on a shared or limited CPU", pipeline.name)
+    sections = [report.write_shared_cpu(shared_cpu.measure(pipeline, run.corpora, run.workdir), output / "shared-cpu")]
+    log.info("%s around a model.pt that costs nothing", pipeline.name)
+    sections.append(pipeline_cost.write(pipeline_cost.run(pipeline, run.workdir), output / "pipeline-cost"))
+    return sections
+
+
 def build_variant(name: str, built: dict[str, Pipeline], workdir: Path) -> Pipeline:
     """The pipeline of a variant, converting what it needs first; `built` starts with "default"."""
     if name not in built:
@@ -211,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             for results in measure_variant(run, name, build_variant(name, built, run.workdir)):
                 all_results.append(results)
                 report.write_variant(results, args.output / name / results["corpus"])
-        report.write_summary(all_results, args.output, conditions=report.conditions(run.corpora, run.concurrency, args.quick))
+        sections = measure_default_pipeline(run, default, args.output) if "default" in names and not args.quick else []
+        report.write_summary(all_results, args.output, report.conditions(run.corpora, run.concurrency, args.quick), sections)
     log.info("report: %s", args.output / "report.md")
     return 0
 

@@ -222,7 +222,7 @@ def write_variant(results: dict, folder: Path) -> None:
     plot(results, folder)
 
 
-def write_summary(all_results: list[dict], folder: Path, conditions: dict) -> None:
+def write_summary(all_results: list[dict], folder: Path, conditions: dict, sections: list[str] = ()) -> None:
     lines = ["# Benchmark report", ""]
     lines += [f"- {key}: {value}" for key, value in conditions.items()]
     lines += [f"- systems: {'; '.join(f'{key}: {label}' for key, label in SYSTEMS.items())}", ""]
@@ -233,6 +233,7 @@ def write_summary(all_results: list[dict], folder: Path, conditions: dict) -> No
     for results in all_results:
         where = f"{results['variant']}/{results['corpus']}"
         lines += [variant_markdown(results), f"Plots: `{where}/throughput.png`, `{where}/latency.png`, `{where}/breakdown.png`", ""]
+    lines += [text for section in sections for text in (section, "")]
     (folder / "report.md").write_text("\n".join(lines))
     (folder / "conditions.json").write_text(json.dumps(conditions, indent=2) + "\n")
 
@@ -248,3 +249,63 @@ def plot_primary(all_results: list[dict], path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def shared_cpu_markdown(results: dict) -> str:
+    """The shared-CPU conditions (benchmarks/shared_cpu.py): texts/s, and ratios to idle and to the fair share."""
+    lines = [
+        "## On a shared or limited CPU",
+        "",
+        "c=64 over gRPC for the served pipeline; model.pt on batches of 64 in a fresh process with the server's "
+        "thread settings for the in-process reading. Fair share: the cores over the cores plus the busy loops, "
+        "or the quota over the cores.",
+        "",
+        "| condition | corpus | served texts/s | served p99 ms | of idle | of fair share | in process texts/s | of idle | of fair share |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    notes = []
+    for name, result in results.items():
+        if isinstance(result, str):
+            notes.append(f"- {name}: {result}")
+            continue
+        throttled = result.get("throttled_periods")
+        detail = f", throttled in {throttled['throttled']} of {throttled['periods']} periods" if throttled else ""
+        notes.append(f"- {name}: fair share {result['fair_share']:.2f}; server threads {result['server_threads']}{detail}")
+        for corpus_name, figures in result["corpora"].items():
+            served, in_process = figures["served"], figures["in_process"]
+            lines.append(
+                f"| {name} | {corpus_name} | {served['throughput']:.1f} | {served['p99_ms']:.0f} "
+                f"| {figures['of_idle']['served']:.2f}× | {figures['of_fair_share']['served']:.2f}× "
+                f"| {in_process['batch64']:.1f} | {figures['of_idle']['in_process']:.2f}× | {figures['of_fair_share']['in_process']:.2f}× |"
+            )
+    return "\n".join(lines + ["", *notes]) + "\n"
+
+
+def plot_shared_cpu(results: dict, path: Path) -> None:
+    """Served and in-process throughput per condition as a fraction of idle, with each fair share."""
+    measured = {name: result for name, result in results.items() if not isinstance(result, str)}
+    corpora = list(next(iter(measured.values()))["corpora"])
+    figure, axes = plt.subplots(figsize=(9, 5))
+    bars = [(corpus_name, system) for corpus_name in corpora for system in ("served", "in_process")]
+    width = 0.8 / len(bars)
+    for index, (corpus_name, system) in enumerate(bars):
+        positions = [place + (index - (len(bars) - 1) / 2) * width for place in range(len(measured))]
+        values = [result["corpora"][corpus_name]["of_idle"][system] for result in measured.values()]
+        axes.bar(positions, values, width, label=f"{system.replace('_', ' ')}, {corpus_name}")
+    for place, result in enumerate(measured.values()):
+        axes.hlines(result["fair_share"], place - 0.45, place + 0.45, colors="black", linestyles="--", label="fair share" if place == 0 else None)
+    axes.set_xticks(range(len(measured)), list(measured))
+    axes.set(ylabel="throughput / idle", title="Throughput on a shared or limited CPU (c=64; batches of 64 in process)")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_shared_cpu(results: dict, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = shared_cpu_markdown(results)
+    (folder / "report.md").write_text(text)
+    plot_shared_cpu(results, folder / "shared-cpu.png")
+    return text

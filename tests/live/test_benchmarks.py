@@ -1,10 +1,10 @@
 """The benchmark against a live server: the quick mode writes the whole report, the soak and the HTTP load generator count what they see (smoke tests: no thresholds on the figures)."""
 
 import json
-
+import os
 
 import benchmarks.__main__ as benchmarks_cli
-from benchmarks import http_load, soak
+from benchmarks import http_load, perf_analyzer, pipeline_cost, report, shared_cpu, soak
 from benchmarks.corpus import generate
 from conversion.repository import DEFAULT_PIPELINE, Pipeline
 
@@ -74,3 +74,32 @@ def test_http_load_generator_counts_answers_and_failures(served):
     assert missing["failed"] == 10
 
 
+
+
+def test_shared_cpu_conditions_and_the_pipelines_own_cost(minilm_repository, tmp_path):
+    pipeline = Pipeline(minilm_repository)
+    corpora = {"varied": generate(128, corpus="varied")}
+    results = shared_cpu.measure(pipeline, corpora, tmp_path, perf_analyzer.QUICK, in_process_texts=64)
+
+    idle, busy = results["idle"], results["two busy loops"]
+    assert idle["fair_share"] == 1 and idle["corpora"]["varied"]["of_idle"] == {"served": 1, "in_process": 1}
+    assert busy["fair_share"] == 0.5 and busy["corpora"]["varied"]["served"]["throughput"] > 0
+    assert busy["corpora"]["varied"]["of_fair_share"]["served"] == busy["corpora"]["varied"]["of_idle"]["served"] / 0.5
+    quota = results["one-CPU quota"]
+    if os.geteuid() == 0:  # root can make the cgroup: the launcher inside it sizes its threads to one CPU
+        assert "OMP_NUM_THREADS=1 " in quota["server_threads"] and quota["throttled_periods"]["throttled"] > 0
+        assert quota["corpora"]["varied"]["in_process"]["torch_threads"] == 1
+    else:
+        assert quota.startswith("skipped: a CPU quota needs root")
+    section = report.write_shared_cpu(results, tmp_path / "shared-cpu")
+    assert "| two busy loops | varied |" in section
+    assert (tmp_path / "shared-cpu" / "shared-cpu.png").read_bytes().startswith(b"\x89PNG")
+
+    cost = pipeline_cost.run(pipeline, tmp_path / "cost", quick=True)
+    zero, real = cost["zero_cost"][0], cost["real"][0]
+    processes = {"tritonserver", "perf_analyzer", *(f"{model}_0_0" for model in pipeline.models[1:])}
+    assert set(zero["cpu_ms_per_text"]) == processes == set(real["cpu_ms_per_text"])
+    assert zero["texts"] > 0 and all(value >= 0 for value in zero["cpu_ms_per_text"].values())
+    assert zero["throughput"] > real["throughput"], "a model that costs nothing carries more than the real one"
+    assert real["cpu_ms_per_text"]["sentiment.classifier_0_0"] > zero["cpu_ms_per_text"]["sentiment.classifier_0_0"]
+    assert "| model.pt that costs nothing | 64 |" in pipeline_cost.write(cost, tmp_path / "cost-report")

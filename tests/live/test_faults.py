@@ -4,18 +4,17 @@ pipeline or several."""
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from benchmarks.contention import busy_loops
 from clients import Classifier, ClientError
 from conversion.convert import ConversionOptions, convert
+from server.__main__ import parse_args
 from server.procfs import python_stubs
 from tests.support import Launcher
 
@@ -122,19 +121,12 @@ def test_sigterm_under_load_finishes_in_flight_requests_then_exits(tiny_roberta_
     print(sorted({outcome.error for outcome in load.outcomes if outcome.started >= signalled}, key=str))
 
 
-@contextmanager
-def busy_loops(count: int):
-    """Processes that spin on the CPU, as a noisy neighbour on a shared machine does; ended on exit."""
-    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
-    try:
-        yield
-    finally:
-        for loop in loops:
-            loop.kill()
-            loop.wait()
-
-
-REVIEW = "The first half drags, with long scenes that go nowhere. Then the last hour finds its rhythm."
+# About 50 tokens: a mid-length review.
+REVIEW = (
+    "The first half drags, with long scenes that go nowhere and dialogue that feels forced in almost every "
+    "exchange between the two leads. Then the last hour finds its rhythm, the music lifts every scene, and "
+    "the ending is honestly moving."
+)
 
 
 @dataclass
@@ -178,11 +170,13 @@ def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, tim
 
 
 def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the_cores(minilm_repository, tmp_path):
-    """40 concurrent requests of 8 texts, SIGTERM 0.2 s after every client has connected, two busy loops
-    running: slow batches with nothing queued behind them, which a drain that waits for silence mistakes
-    for idle (requests failed) or waits out for a long quiet period. The drain must end when the last does."""
-    drain_timeout = 90
-    launcher = Launcher(minilm_repository, tmp_path, "--drain-timeout", str(drain_timeout))
+    """40 concurrent requests of 8 mid-length texts, SIGTERM 0.2 s after every client has connected, two busy
+    loops running: slow batches with nothing queued behind them, which a drain that waits for silence mistakes
+    for idle (requests failed) or waits out for a long quiet period. The drain must end when the last does,
+    within the launcher's default drain timeout: with threads that spin against the busy loops, the work
+    barely moved and the drain gave up."""
+    drain_timeout = parse_args([]).drain_timeout
+    launcher = Launcher(minilm_repository, tmp_path)
     stop = sigterm_while_clients_wait(launcher, 40, "sentiment", drain_timeout, busy=2)
 
     assert stop.errors == [None] * 40, [error for error in stop.errors if error]
