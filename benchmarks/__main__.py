@@ -5,7 +5,9 @@
 
 `--pipeline` picks the single-text pipeline of `--model-repository` that the `default` variant (and
 its int8 conversion) measures; minilm-head and roberta-base are sentiment classifiers of their own.
-Writes benchmarks/results/<variant>/<corpus>/ (results.json, report.md, PNG plots) and benchmarks/results/report.md.
+With the `default` variant it also measures that pipeline on a shared or limited CPU (shared_cpu.py) and
+around a model that costs nothing (pipeline_cost.py). Writes benchmarks/results/<variant>/<corpus>/
+(results.json, report.md, PNG plots), shared-cpu/, pipeline-cost/ and benchmarks/results/report.md.
 """
 
 import argparse

@@ -29,12 +29,13 @@ POLICIES = {
     "spin 300000 (libgomp's default)": {"GOMP_SPINCOUNT": "300000"},
     "spin 100000": {"GOMP_SPINCOUNT": "100000"},
     "spin 10000": {"GOMP_SPINCOUNT": "10000"},
+    "spin 3000": {"GOMP_SPINCOUNT": "3000"},
     "spin 1000": {"GOMP_SPINCOUNT": "1000"},
     "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
     "one thread, spin 300000": {**ONE_THREAD, "GOMP_SPINCOUNT": "300000"},
     "two classifier instances of one thread": {**ONE_THREAD, "GOMP_SPINCOUNT": "300000"},
 }
-SERVED_POLICIES = ["spin 300000 (libgomp's default)", "spin 10000", "spin 1000", "passive", "two classifier instances of one thread"]
+SERVED_POLICIES = ["spin 300000 (libgomp's default)", "spin 10000", "spin 3000", "spin 1000", "two classifier instances of one thread"]
 INSTANCES = {"two classifier instances of one thread": 2}  # the classifier's instance count, where not 1
 CONDITIONS = {"idle": 0, "two busy loops": 2}
 # Shorter windows than make bench's: under the busy loops the default spin serves a few texts a second.
@@ -67,7 +68,9 @@ def served_copy(pipeline: Pipeline, destination: Path, instances: int) -> Pipeli
 
 
 def measure_served(pipeline: Pipeline, workdir: Path, policies: list[str]) -> dict:
-    data = perf_analyzer.text_input_data(corpus.generate(2000, corpus="varied"))
+    """Per policy: idle, varied and short texts at c=64 and short texts at c=1; beside the busy loops, varied at c=64."""
+    data = {name: perf_analyzer.text_input_data(corpus.generate(2000, corpus=name)) for name in ("varied", "tweets")}
+    plan = {"idle": [("varied", 64), ("tweets", 64), ("tweets", 1)], "two busy loops": [("varied", 64)]}
     results = {}
     for policy in policies:
         served_folder = served_copy(pipeline, workdir / f"served-{len(results)}", INSTANCES.get(policy, 1))
@@ -80,11 +83,12 @@ def measure_served(pipeline: Pipeline, workdir: Path, policies: list[str]) -> di
             os.environ.clear()
             os.environ.update(saved)
         try:
-            for condition, loops in CONDITIONS.items():
-                with contention.busy_loops(loops):
-                    rows = [perf_analyzer.run(pipeline.name, server.endpoints.grpc, level, data, workdir, **SERVED_SETTINGS) for level in (64, 1)]
-                results.setdefault(policy, {})[condition] = rows
-                log.info("  served, %s, %s: %s", condition, policy, rows)
+            for condition, runs in plan.items():
+                with contention.busy_loops(CONDITIONS[condition]):
+                    for corpus_name, level in runs:
+                        row = perf_analyzer.run(pipeline.name, server.endpoints.grpc, level, data[corpus_name], workdir, **SERVED_SETTINGS)
+                        results.setdefault(policy, {}).setdefault(condition, {})[f"{corpus_name} c={level}"] = row
+                        log.info("  served, %s, %s, %s c=%d: %.1f texts/s, p50 %.1f ms", condition, policy, corpus_name, level, row["throughput"], row["p50_ms"])
         finally:
             server.stop(drain_timeout=5)
     return results
@@ -99,13 +103,13 @@ def report(results: dict) -> str:
             f"| {policy} | {idle['torch_threads']} | {idle['batch64']:.1f} | {idle['batch1_p50_ms']:.1f} "
             f"| {busy['batch64']:.1f} | {busy['batch1_p50_ms']:.1f} |"
         )
-    lines += ["", "## Served (perf_analyzer, gRPC, varied corpus; short windows, so idle readings spread by ±25 %)", ""]
-    lines += ["| policy | idle c=64 texts/s | idle c=1 p50 ms | busy c=64 texts/s | busy c=64 p99 ms | busy c=1 p50 ms |", "|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "## Served (perf_analyzer, gRPC; short windows, so readings spread by ±25 %)", ""]
+    lines += ["| policy | idle varied c=64 texts/s | idle tweets c=64 texts/s | idle tweets c=1 p50 ms | busy varied c=64 texts/s | busy varied c=64 p99 ms |", "|---|---:|---:|---:|---:|---:|"]
     for policy, by_condition in results["served"].items():
-        (idle64, idle1), (busy64, busy1) = by_condition["idle"], by_condition["two busy loops"]
+        idle, busy = by_condition["idle"], by_condition["two busy loops"]["varied c=64"]
         lines.append(
-            f"| {policy} | {idle64['throughput']:.1f} | {idle1['p50_ms']:.1f} | {busy64['throughput']:.1f} "
-            f"| {busy64['p99_ms']:.0f} | {busy1['p50_ms']:.1f} |"
+            f"| {policy} | {idle['varied c=64']['throughput']:.1f} | {idle['tweets c=64']['throughput']:.1f} | {idle['tweets c=1']['p50_ms']:.1f} "
+            f"| {busy['throughput']:.1f} | {busy['p99_ms']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if "served" in parts:
         with tempfile.TemporaryDirectory(prefix="wait-policy-") as workdir:
             measured = measure_served(pipeline, Path(workdir), args.served_policies.split(","))
-            results["served"] = {**results.get("served", {}), **measured}
+            results["served"] = measured
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.output / "report.md").write_text(report(results))

@@ -22,12 +22,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# Idle OpenMP threads spin about 10 µs, not libgomp's 3 ms, then sleep. Chosen by measurement
-# (python -m benchmarks.wait_policy, benchmarks/results/wait-policy/): on 2 cores, served at c=64 beside
-# two busy loops, 30 texts/s (twice) against 4 with the default spin and 16 with 10000 spins or PASSIVE;
-# idle, every policy read 39-65 texts/s over short windows, spin 1000 49 and 65. Two classifier instances
-# of one thread each carried 35 beside the busy loops but added 6 ms at c=1.
-WAIT_POLICY = {"GOMP_SPINCOUNT": "1000"}
+# Idle OpenMP threads spin about 30 µs, not libgomp's 3 ms, then sleep. Chosen by measurement
+# (python -m benchmarks.wait_policy, benchmarks/results/wait-policy/), served on 2 cores: beside two busy
+# loops, 26 texts/s at c=64 with 3000 spins or 1000, 17 with 10000 and 4 with the default; idle, 3000 spins
+# matched or beat the others on long and short texts and at c=1 (fewer spins slowed short texts, where
+# threads sleep between many small parallel regions). Two classifier instances of one thread each carried
+# more beside the busy loops but added 6 ms at c=1.
+WAIT_POLICY = {"GOMP_SPINCOUNT": "3000"}
 # The thread counts torch (OpenMP and MKL) and HF tokenizers (rayon) read at start.
 THREAD_COUNTS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
 TORCH_COUNTS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
