@@ -3,8 +3,10 @@ and beside two busy-loop processes, in process and served. server/threads.py's W
 
 In process: model.pt with the pipeline's tokenizer and postprocess code, batches of 64 and batch-1
 latency, each policy in a fresh process (libgomp reads the settings once, when it loads). Served: the
-pipeline under perf_analyzer at c=64 and c=1, each policy in the server's environment.
-Writes benchmarks/results/wait-policy/ (results.json, report.md).
+pipeline under perf_analyzer, each policy in the server's environment: idle on varied and short texts at
+c=64 and short texts at c=1, beside the busy loops on varied texts at c=64.
+Writes benchmarks/results/wait-policy/ (results.json, report.md); `--parts served` measures the served part
+again and keeps the in-process one.
 """
 
 import argparse
