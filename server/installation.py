@@ -1,5 +1,6 @@
 """Where the Triton server that nvidia-pytriton ships lives, and the backend directory it needs."""
 
+import logging
 import os
 import shutil
 import sys
@@ -9,7 +10,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from .allocator import server_environment
-from .threads import cpu_share, with_thread_settings
+from .threads import cpu_share, thread_settings, with_thread_settings
+
+log = logging.getLogger(__name__)
 
 PYTORCH_BACKEND_SOURCE = Path(__file__).resolve().parent / "backends" / "pytorch"
 
@@ -66,5 +69,7 @@ class TritonInstallation:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         libraries = [str(self.libraries), sysconfig.get_config_var("LIBDIR") or ""]
         env["LD_LIBRARY_PATH"] = os.pathsep.join([*libraries, env.get("LD_LIBRARY_PATH", "")])
-        env = server_environment(env)
-        return with_thread_settings(env, cpu_share(env))
+        share = cpu_share(env)
+        env = with_thread_settings(server_environment(env), share)
+        log.info("threads: %s (%s)", thread_settings(env), share.describe())
+        return env

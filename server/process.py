@@ -17,7 +17,6 @@ from .drain import drain
 from .http_calls import http_get
 from .installation import TritonInstallation
 from .procfs import alive, dead_stubs, python_stubs, stub_shared_memory
-from .threads import cpu_share, thread_settings
 from .triton_flags import new_key, serving_flags
 
 log = logging.getLogger(__name__)
@@ -167,7 +166,6 @@ class TritonServer:
                 preexec_fn=_die_with_parent,
             )
         log.info("tritonserver started (pid %d), log: %s", self.process.pid, self.log_file)
-        log.info("threads: %s (%s)", thread_settings(env), cpu_share(env).describe())
         try:
             self.wait_until_ready(timeout)
         except BaseException:
