@@ -38,7 +38,6 @@ class Cgroup:
     """A cgroup of its own with a CPU quota: processes that join it are throttled to `cpus` CPUs."""
 
     folder: Path
-    version: int
 
     @classmethod
     def create(cls, cpus: float, period_us: int = 100_000) -> "Cgroup":
@@ -52,12 +51,12 @@ class Cgroup:
                 folder.mkdir()
                 (folder / "cpu.cfs_period_us").write_text(str(period_us))
                 (folder / "cpu.cfs_quota_us").write_text(str(quota))
-                return cls(folder, 1)
+                return cls(folder)
             if "cpu" in (CGROUP_ROOT / "cgroup.subtree_control").read_text().split():
                 folder = CGROUP_ROOT / name
                 folder.mkdir()
                 (folder / "cpu.max").write_text(f"{quota} {period_us}")
-                return cls(folder, 2)
+                return cls(folder)
         except OSError as error:
             raise QuotaUnavailable(f"cannot create a cgroup with a CPU quota: {error}") from error
         raise QuotaUnavailable(f"no cgroup cpu controller to write under {CGROUP_ROOT}")
@@ -73,7 +72,7 @@ class Cgroup:
             parent.write_text(str(os.getpid()))
 
     def throttling(self) -> dict[str, int]:
-        """cpu.stat's counters: periods, throttled periods, throttled time."""
+        """cpu.stat's counters: periods, and the periods in which the cgroup was throttled."""
         counters = dict(line.split() for line in (self.folder / "cpu.stat").read_text().splitlines())
         return {
             "periods": int(counters.get("nr_periods", 0)),
