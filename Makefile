@@ -9,7 +9,7 @@ REPOSITORY := model_repository
 ARTIFACTS := $(addprefix $(REPOSITORY)/,$(shell $(PYTHON_SYSTEM) -m conversion.repository))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tcmalloc serve publish store test data eval bench bench-seed bench-startup soak clean
+.PHONY: help setup tcmalloc serve perf publish store test data eval bench bench-seed bench-startup soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -39,6 +39,12 @@ $(ARTIFACTS) &: | $(VENV)/.installed
 
 serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
 	$(PY) -m server --model-repository $(REPOSITORY)
+
+# `make perf FILE=texts.txt CONCURRENCY=1,8,32 [URL=host:port or http://host:port] [MODEL=nli]
+# [ARGS="--percentile=95"] [OUTPUT=perf-results]`: ARGS go to perf_analyzer (python -m benchmarks.perf --help).
+perf: setup ## perf_analyzer against a running server on your texts (FILE=) or a shipped corpus: its report and CSV
+	$(PY) -m benchmarks.perf $(if $(URL),--url $(URL)) $(if $(MODEL),--model $(MODEL)) $(if $(FILE),--file $(FILE)) \
+		$(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(ARGS),-- $(ARGS))
 
 # `make publish STORE=s3://http://host:8333/models/sentiment [NAME=release-1]` uploads the converted
 # repository as a new immutable version and prints its URL; `python -m server --model-repository <URL>`

@@ -38,9 +38,11 @@ def environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def text_input_data(texts: list[str]) -> dict:
-    """One request per text: {"data": [{"TEXT": ["..."]}, ...]}."""
-    return {"data": [{"TEXT": [text]} for text in texts]}
+def text_input_data(texts: list[str], pairs: list[str] | None = None) -> dict:
+    """One request per text: {"data": [{"TEXT": ["..."]}, ...]}; with pairs, each with its TEXT_PAIR."""
+    if pairs is None:
+        return {"data": [{"TEXT": [text]} for text in texts]}
+    return {"data": [{"TEXT": [text], "TEXT_PAIR": [pair]} for text, pair in zip(texts, pairs, strict=True)]}
 
 
 def token_input_data(rows: list[list[int]]) -> dict:
@@ -71,11 +73,8 @@ def _measure(command: list[str], workdir: Path) -> tuple[dict | None, str]:
     return rows[-1], output
 
 
-def _command(model: str, url: str, protocol: str, concurrency: int, input_data: dict, workdir: Path) -> list[str]:
-    content = json.dumps(input_data)
-    data_file = workdir / f"input-{hashlib.sha1(content.encode()).hexdigest()[:12]}.json"
-    if not data_file.exists():
-        data_file.write_text(content)
+def command(model: str, url: str, protocol: str, concurrency: int, data_file: Path) -> list[str]:
+    """perf_analyzer at one concurrency, every request from `data_file` (perf_analyzer's --input-data)."""
     command = [
         str(Path(sys.executable).parent / "perf_analyzer"),
         "-m", model, "-u", url, "-i", protocol,
@@ -86,6 +85,14 @@ def _command(model: str, url: str, protocol: str, concurrency: int, input_data: 
     if protocol == "http":
         command += ["--input-tensor-format", "json", "--output-tensor-format", "json"]
     return command
+
+
+def _command(model: str, url: str, protocol: str, concurrency: int, input_data: dict, workdir: Path) -> list[str]:
+    content = json.dumps(input_data)
+    data_file = workdir / f"input-{hashlib.sha1(content.encode()).hexdigest()[:12]}.json"
+    if not data_file.exists():
+        data_file.write_text(content)
+    return command(model, url, protocol, concurrency, data_file)
 
 
 def _result(concurrency: int, row: dict, stable: bool) -> dict:

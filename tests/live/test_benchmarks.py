@@ -1,10 +1,11 @@
-"""The benchmark against a live server: the quick mode writes the whole report, the soak and the HTTP load generator count what they see (smoke tests: no thresholds on the figures)."""
+"""The benchmark against a live server: the quick mode writes the whole report, the soak and the HTTP load generator count what they see, make perf writes perf_analyzer's CSV (smoke tests: no thresholds on the figures)."""
 
+import csv
 import json
 import os
 
 import benchmarks.__main__ as benchmarks_cli
-from benchmarks import http_load, perf_analyzer, pipeline_cost, report, shared_cpu, soak
+from benchmarks import http_load, perf, perf_analyzer, pipeline_cost, report, server_stats, shared_cpu, soak
 from benchmarks.corpus import generate
 from conversion.repository import DEFAULT_PIPELINE, Pipeline
 
@@ -103,3 +104,21 @@ def test_shared_cpu_conditions_and_the_pipelines_own_cost(minilm_repository, tmp
     assert zero["throughput"] > real["throughput"], "a model that costs nothing carries more than the real one"
     assert real["cpu_ms_per_text"]["sentiment.classifier_0_0"] > zero["cpu_ms_per_text"]["sentiment.classifier_0_0"]
     assert "| model.pt that costs nothing | 64 |" in pipeline_cost.write(cost, tmp_path / "cost-report")
+
+
+def test_perf_loads_a_pair_pipeline_over_http_with_the_users_file(several_served, tmp_path):
+    """make perf's entry against a live server: perf_analyzer's CSV, one row per concurrency (not its speed)."""
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("A man is eating pasta.\tSomeone eats food.\nIt rains.\tThe street is wet.\nok\t\n", encoding="utf-8")
+    before = server_stats.snapshot(several_served.endpoints.http)
+    argv = ["--url", several_served.endpoints.http, "--model", "nli", "--file", str(pairs), "--concurrency", "1,3"]
+    argv += ["--output", str(tmp_path / "out"), "--", "--measurement-interval=1000", "--stability-percentage=100"]
+    assert perf.main(argv) == 0
+
+    rows = list(csv.DictReader((tmp_path / "out" / "nli" / "perf_analyzer.csv").open()))
+    assert [int(row["Concurrency"]) for row in rows] == [1, 3] and all(float(row["Inferences/Second"]) > 0 for row in rows)
+    sent = json.loads((tmp_path / "out" / "nli" / "input-data.json").read_text())
+    assert sent == perf_analyzer.text_input_data(["A man is eating pasta.", "It rains.", "ok"], ["Someone eats food.", "The street is wet.", ""])
+    answered = server_stats.breakdown(before, server_stats.snapshot(several_served.endpoints.http))
+    assert answered["nli"]["requests"] > 0 and answered["nli"]["failed"] == 0
+    assert set(answered) == {"nli", "nli.tokenizer", "nli.classifier", "nli.postprocess"}

@@ -1,6 +1,8 @@
 """The README's calls, run as written against a live server holding `sentiment` and an `nli` pair
-pipeline: the curl calls in the KServe v2 JSON protocol, and the client that calls the classifier directly."""
+pipeline: the curl calls in the KServe v2 JSON protocol, the client that calls the classifier directly,
+and the load runs with perf_analyzer."""
 
+import csv
 import json
 import re
 import subprocess
@@ -68,3 +70,33 @@ def test_the_python_client_that_calls_the_classifier_directly(server, several_pi
     reference = EagerClassifier.from_repository(several_pipelines_repository)
     np.testing.assert_allclose(namespace["logits"], reference.logits(["I love this", "I hate mondays"]), atol=ATOL, rtol=0)
     assert namespace["tensors"]["INPUT__0"].shape == (2, reference.max_length)  # padded to the maximum length
+
+
+def _perf_block() -> tuple[list[str], str]:
+    """The load-run section's commands: its `printf` and `make perf` lines, and the direct perf_analyzer call."""
+    [commands] = [block for language, block in BLOCKS if language == "bash" and "make perf FILE=" in block]
+    [direct] = [block for language, block in BLOCKS if language == "bash" and "bin/perf_analyzer" in block]
+    return [line.split("  #")[0].strip() for line in commands.splitlines() if line.startswith(("printf", "make perf"))], direct
+
+
+def test_make_perf_and_the_direct_perf_analyzer_call_run_as_written(server, tmp_path):
+    """Each line against the test server, with one short window per concurrency: the CSV's rows, not their speed."""
+    lines, direct = _perf_block()
+    printf, make_perf = lines[0], lines[1]
+    short = 'ARGS="--measurement-interval=1000 --stability-percentage=100"'
+    subprocess.run(["bash", "-c", printf], cwd=tmp_path, check=True)
+    make_perf = make_perf.replace("make perf", f"make -C {PROJECT} perf").replace("FILE=my-texts.txt", f"FILE={tmp_path}/my-texts.txt")
+    subprocess.run(
+        ["bash", "-c", f"{make_perf} URL={server.endpoints.grpc} OUTPUT={tmp_path}/perf-results CONCURRENCY=1,2 {short}"],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    rows = list(csv.DictReader((tmp_path / "perf-results" / "sentiment" / "perf_analyzer.csv").open()))
+    assert [int(row["Concurrency"]) for row in rows] == [1, 2] and all(float(row["Inferences/Second"]) > 0 for row in rows)
+
+    call = (
+        direct.replace("perf-results/", f"{tmp_path}/perf-results/").replace(".venv/", f"{PROJECT}/.venv/")
+        .replace("127.0.0.1:8001", server.endpoints.grpc).replace("4:64:4", "1:2 --measurement-interval=1000 --stability-percentage=100")
+    )  # fmt: skip
+    subprocess.run(["bash", "-c", call], cwd=tmp_path, check=True, capture_output=True, timeout=300)
+    rows = list(csv.DictReader((tmp_path / "sentiment.csv").open()))  # perf_analyzer orders them by throughput
+    assert sorted(int(row["Concurrency"]) for row in rows) == [1, 2] and all(float(row["Inferences/Second"]) > 0 for row in rows)
