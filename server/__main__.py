@@ -5,6 +5,7 @@ metadata triton-grpc-protocol-admin-key) set to $TRITON_ADMIN_KEY; without that 
 The model-repository API answers only the launcher, which uses it to drain on stop: the ensemble is closed
 to new requests and the server is signalled once the last request inside has finished. A server that exits
 or a model that stops being ready (a crashed Python stub) is restarted on the same ports.
+--open-model-control opens load and unload to every client, for Model Analyzer's remote mode.
 
 --model-repository takes a folder or a version published with `python -m store publish`
 (s3://bucket/path/<version>, or s3://http://host:port/bucket/path/<version> for any S3-compatible
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--log-file", type=Path, help="server log (default: logs/tritonserver-<time>.log)")
     parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds for every model to load")
     parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to let requests finish on stop")
+    parser.add_argument(
+        "--open-model-control", action="store_true",
+        help="let every client load and unload models, with config overrides (Model Analyzer's remote mode); "
+        "a restart then follows only a tritonserver exit. For a profiling server that carries no traffic",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -64,6 +70,7 @@ def local_repository(repository: str, store_cache: Path) -> Path:
 def banner(server: TritonServer, source: str) -> str:
     endpoints = server.endpoints
     admin_access = f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"
+    model_control = "open to every client (--open-model-control)" if server.open_model_control else "the launcher's own, to drain"
     fetched = [f"  files    {server.repository} (verified against the version's manifest)"] if source.startswith("s3://") else []
     pipelines = Repository(server.repository).pipelines()
     queries = [f"  .venv/bin/python -m clients --url {endpoints.grpc} --model {name} \"I love this\"" for name in pipelines]
@@ -82,6 +89,7 @@ def banner(server: TritonServer, source: str) -> str:
             f"  metrics  {endpoints.metrics}",
             f"  log      {server.log_file}",
             f"  {', '.join(RESTRICTED_APIS)} APIs: {admin_access}",
+            f"  load/unload: {model_control}",
             "Query it:",
             *queries,
             "Ctrl-C stops it after in-flight requests finish.",
@@ -111,14 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         attempt = next(starts)
         if log_file and attempt:  # keep the log that shows why the previous server was restarted
             log_file = log_file.with_name(f"{log_file.stem}-restart{attempt}{log_file.suffix}")
-        server = TritonServer(repository, endpoints, log_file=log_file, admin_key=_operator_key())
+        server = TritonServer(repository, endpoints, log_file=log_file, admin_key=_operator_key(), open_model_control=args.open_model_control)
         return server.start(timeout=args.ready_timeout)
 
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stop_requested.set())
 
-    supervisor = Supervisor(start)
+    # Loading a model anew replaces its stubs and leaves it unready for a moment: with model control
+    # open to clients, neither is a fault, so only tritonserver's exit is.
+    supervisor = Supervisor(start, watch_models=not args.open_model_control)
     try:
         supervisor.server = start()
     except (ServerFailed, TritonNotInstalled) as error:

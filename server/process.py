@@ -116,6 +116,7 @@ class TritonServer:
         exit_timeout: int = 30,
         extra_args: tuple[str, ...] = (),
         admin_key: str | None = None,
+        open_model_control: bool = False,
     ):
         self.repository = Path(repository).resolve()
         self.endpoints = endpoints
@@ -125,6 +126,8 @@ class TritonServer:
         # Without a key from the operator, a random one nobody knows: the restricted APIs are then closed.
         self.admin_key = admin_key or new_key()
         self.repository_key = new_key()
+        # Load and unload open to every client, for tools that load config variants (Model Analyzer's remote mode).
+        self.open_model_control = open_model_control
         self.models = repository_models(self.repository)
         self.process: subprocess.Popen | None = None
         self.stubs: dict[str, int] = {}  # model instance → stub pid, once ready
@@ -136,7 +139,7 @@ class TritonServer:
         host, endpoints = self.endpoints.host, self.endpoints
         return [
             str(installation.binary),
-            *serving_flags(str(self.repository), self.admin_key, self.repository_key, self.exit_timeout),
+            *serving_flags(str(self.repository), self.admin_key, None if self.open_model_control else self.repository_key, self.exit_timeout),
             f"--backend-directory={backends}",
             f"--http-address={host}",
             f"--http-port={endpoints.http_port}",

@@ -62,8 +62,10 @@ class Supervisor:
         budget: RestartBudget | None = None,
         restart_drain_seconds: float = 5.0,
         restart_kill_after: float = 5.0,
+        watch_models: bool = True,
     ):
         self.start = start
+        self.watch_models = watch_models  # stubs and readiness; without, only the server's exit
         self.interval = interval
         self.budget = budget or RestartBudget()
         self.restart_drain_seconds = restart_drain_seconds
@@ -77,8 +79,10 @@ class Supervisor:
         while not stop_requested.wait(timeout=self.interval):
             if self.server.process.poll() is not None:
                 problem = watch.problem(self.server.process.returncode, [], [])
-            else:
+            elif self.watch_models:
                 problem = watch.problem(None, self.server.dead_stubs(), self.server.unready_models())
+            else:
+                problem = None
             if problem is None:
                 continue
             log.error("%s; restarting tritonserver (log: %s)", problem, self.server.log_file)

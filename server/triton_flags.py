@@ -21,19 +21,18 @@ def new_key() -> str:
     return secrets.token_hex(32)
 
 
-def restricted_api_flags(admin_key: str, repository_key: str) -> list[str]:
-    """The restricted APIs and their keys, over HTTP and gRPC."""
+def restricted_api_flags(admin_key: str, repository_key: str | None) -> list[str]:
+    """The restricted APIs and their keys, over HTTP and gRPC; without a repository key, load and
+    unload are open to every client (`python -m server --open-model-control`)."""
     restricted = f"{','.join(RESTRICTED_APIS)}:{ADMIN_KEY_HEADER}={admin_key}"
-    repository_api = f"{REPOSITORY_API}:{REPOSITORY_KEY_HEADER}={repository_key}"
-    return [
-        f"--http-restricted-api={restricted}",
-        f"--grpc-restricted-protocol={restricted}",
-        f"--http-restricted-api={repository_api}",
-        f"--grpc-restricted-protocol={repository_api}",
-    ]
+    flags = [f"--http-restricted-api={restricted}", f"--grpc-restricted-protocol={restricted}"]
+    if repository_key is not None:
+        repository_api = f"{REPOSITORY_API}:{REPOSITORY_KEY_HEADER}={repository_key}"
+        flags += [f"--http-restricted-api={repository_api}", f"--grpc-restricted-protocol={repository_api}"]
+    return flags
 
 
-def serving_flags(repository: str, admin_key: str, repository_key: str, exit_timeout: int | str) -> list[str]:
+def serving_flags(repository: str, admin_key: str, repository_key: str | None, exit_timeout: int | str) -> list[str]:
     """tritonserver's flags wherever it runs; addresses, ports and backends are the caller's to add."""
     return [
         f"--model-repository={repository}",

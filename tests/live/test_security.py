@@ -1,18 +1,23 @@
 """What the launched server lets in: admin APIs only with the operator's key, model control only for the
-launcher's drain, loopback only.
+launcher's drain unless the operator opens it, loopback only.
 
 Remote code in conversion: tests/unit/test_conversion.py::test_remote_code_runs_only_with_the_flag.
 """
 
 import json
+import time
 import urllib.error
 import urllib.request
 
+import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from tests.support import ADMIN_KEY
+from clients.classify import classify
+from harness.eager import EagerClassifier
+from server.procfs import python_stubs
+from tests.support import ADMIN_KEY, Launcher
 
 
 # One call per restricted API, each a read that changes nothing.
@@ -97,3 +102,25 @@ def test_models_cannot_be_listed_loaded_or_unloaded_even_with_the_admin_key(serv
         with pytest.raises(InferenceServerException, match="This protocol is restricted, expecting header"):
             client.unload_model("sentiment.tokenizer", headers={key: ADMIN_KEY})
     assert all(client.is_model_ready(model) for model in served.server.models)
+
+
+def test_open_model_control_lets_any_client_load_a_config_variant_without_a_restart(tiny_roberta_repository, tmp_path):
+    """--open-model-control, for Model Analyzer's remote mode: a client without a key loads a model anew
+    with a config override; its stubs are replaced, and the launcher does not take that for a crash."""
+    with Launcher(tiny_roberta_repository, tmp_path, "--open-model-control") as launcher:
+        assert "load/unload: open to every client (--open-model-control)" in launcher.output()
+        client = grpcclient.InferenceServerClient(launcher.endpoints.grpc)
+        server_pid, stubs_before = launcher.server_pid(), python_stubs(launcher.server_pid())
+        config = client.get_model_config("sentiment.tokenizer", as_json=True)["config"]
+        # A batching change reloads every instance (an instance count alone may keep the old ones).
+        config |= {"instance_group": [{"count": 2, "kind": "KIND_CPU"}], "dynamic_batching": {"max_queue_delay_microseconds": 100}}
+        client.load_model("sentiment.tokenizer", config=json.dumps(config))
+
+        time.sleep(4)  # the supervisor checks every second
+        stubs_after = python_stubs(server_pid)
+        assert launcher.server_pid() == server_pid and "restarting" not in launcher.output(), launcher.output()
+        assert {"sentiment.tokenizer_0_0", "sentiment.tokenizer_0_1"} <= set(stubs_after)
+        assert stubs_after["sentiment.tokenizer_0_0"] != stubs_before["sentiment.tokenizer_0_0"]
+        [prediction] = classify(["I love this"], url=launcher.endpoints.grpc)  # the pipeline answers as before
+        reference = EagerClassifier.from_repository(tiny_roberta_repository)
+        np.testing.assert_allclose(prediction.probs, reference.probs(["I love this"])[0], atol=1e-4, rtol=0)

@@ -9,6 +9,7 @@ from server.drain import finished
 from server.installation import TritonInstallation
 from server.process import BACKENDS_PREFIX, backends_folder, load_failures
 from server.supervisor import HealthWatch, RestartBudget
+from server.triton_flags import restricted_api_flags
 
 LOG_LINE = (
     'E1122 02:07:55.352981 4314 model_lifecycle.cc:642] "failed to load \'postprocess\' version 1: Internal: '
@@ -94,3 +95,12 @@ def test_backend_copies_of_launchers_that_are_gone_are_removed_before_a_new_one(
     assert not abandoned.exists() and running.exists() and unrelated.exists()
     assert fresh.parent == tmp_path and fresh.name.startswith(f"{BACKENDS_PREFIX}{os.getpid()}-")
 
+
+
+def test_model_control_is_keyed_unless_opened():
+    keyed = restricted_api_flags("admin", "repository")
+    assert "--http-restricted-api=model-repository:repository-key=repository" in keyed
+    assert "--grpc-restricted-protocol=model-repository:repository-key=repository" in keyed
+    opened = restricted_api_flags("admin", None)
+    assert not any("model-repository" in flag for flag in opened)
+    assert "--http-restricted-api=logging,trace,shared-memory:admin-key=admin" in opened  # the admin APIs stay keyed
