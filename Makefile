@@ -3,13 +3,15 @@ PYTHON_SYSTEM ?= python3
 VENV := .venv
 # infinity-emb, a benchmark peer, pins versions that clash with ours: its own environment.
 INFINITY_VENV := .venv-infinity
+# So does Triton Model Analyzer (tritonclient 2.73, numpy 2, protobuf 6), for make profile.
+MODEL_ANALYZER_VENV := .venv-model-analyzer
 PY := $(VENV)/bin/python
 REPOSITORY := model_repository
 # What conversion writes, as conversion/repository.py lays it out (standard library only: runs before .venv exists).
 ARTIFACTS := $(addprefix $(REPOSITORY)/,$(shell $(PYTHON_SYSTEM) -m conversion.repository))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tcmalloc serve perf publish store test data eval bench bench-seed bench-startup soak clean
+.PHONY: help setup tcmalloc serve perf profile publish store test data eval bench bench-seed bench-startup soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -45,6 +47,15 @@ serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) i
 perf: setup ## perf_analyzer against a running server on your texts (FILE=) or a shipped corpus: its report and CSV
 	$(PY) -m benchmarks.perf $(if $(URL),--url $(URL)) $(if $(MODEL),--model $(MODEL)) $(if $(FILE),--file $(FILE)) \
 		$(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(ARGS),-- $(ARGS))
+
+$(MODEL_ANALYZER_VENV)/.installed: benchmarks/model-analyzer-requirements.txt
+	$(PYTHON_SYSTEM) -m venv $(MODEL_ANALYZER_VENV)
+	$(MODEL_ANALYZER_VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/model-analyzer-requirements.txt
+	touch $@
+
+# `make profile [MODEL=nli] [FILE=texts.txt]`: writes benchmarks/results/model-analyzer/ (python -m benchmarks.model_analyzer --help).
+profile: setup $(MODEL_ANALYZER_VENV)/.installed ## Model Analyzer's search over a pipeline's instance counts and batch sizes, on a server of its own
+	$(PY) -m benchmarks.model_analyzer $(if $(MODEL),--pipeline $(MODEL)) $(if $(FILE),--file $(FILE)) $(if $(OUTPUT),--output $(OUTPUT))
 
 # `make publish STORE=s3://http://host:8333/models/sentiment [NAME=release-1]` uploads the converted
 # repository as a new immutable version and prints its URL; `python -m server --model-repository <URL>`
