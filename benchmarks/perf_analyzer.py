@@ -34,7 +34,8 @@ def environment(workdir: Path) -> dict[str, str]:
         link.symlink_to(next((_site_packages() / "nvidia_pytriton.libs").glob("libb64-*.so.0d")))
     cuda_runtime = _site_packages() / "nvidia" / "cuda_runtime" / "lib"
     env = dict(os.environ)
-    env["LD_LIBRARY_PATH"] = os.pathsep.join([str(libraries), str(cuda_runtime), env.get("LD_LIBRARY_PATH", "")])
+    # No empty entry: the dynamic loader would read it as the working directory.
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(libraries), str(cuda_runtime), env.get("LD_LIBRARY_PATH")]))
     return env
 
 
