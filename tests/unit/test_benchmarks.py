@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import infinity_peer, report, repositories, soak, startup, variants
+from benchmarks import infinity_peer, report, repositories, served_vs_ceiling, soak, startup, variants
 from conversion.__main__ import options_from, parse_args
 from conversion.repository import STEPS, Manifest, Pipeline, RepositoryError
 
@@ -93,3 +93,11 @@ def test_converting_first_runs_the_conversion_the_manifest_records(tmp_path):
     toxicity_command = startup.conversion_command(variants.same_conversion(toxicity, tmp_path / "empty"))
     assert toxicity_command[toxicity_command.index("--name") + 1] == "toxicity"
     assert toxicity_command[toxicity_command.index("--labels") + 1] == "a,b"
+
+
+def test_rounds_read_together_are_summed_up_as_a_median_and_a_range():
+    rounds = [{"ratio_c64": ratio, "c1_p50_over_ceiling_ms": gap} for ratio, gap in ((0.8, 1.0), (0.9, -0.5), (0.7, 2.0))]
+    assert served_vs_ceiling.summary(rounds) == {
+        "ratio_c64": {"median": 0.8, "min": 0.7, "max": 0.9},
+        "c1_p50_over_ceiling_ms": {"median": 1.0, "min": -0.5, "max": 2.0},
+    }
