@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from conversion.repository import Repository
+from harness.model_code import postprocessing
 from server import start_on_free_ports
 
 from . import datasets, labelled, metrics
@@ -81,7 +82,8 @@ def batched_probs(eager, texts: list[str], batch: int = 64) -> np.ndarray:
             chosen = order[start : start + batch]
             encoded = eager.tokenizer([texts[i] for i in chosen], padding=True, truncation=True,
                                       max_length=eager.max_length, return_tensors="pt")  # fmt: skip
-            probs[chosen] = torch.softmax(eager.forward(encoded["input_ids"], encoded["attention_mask"]), dim=-1).numpy()
+            logits = eager.forward(encoded["input_ids"], encoded["attention_mask"]).numpy()
+            probs[chosen] = postprocessing.apply(eager.function, logits)  # what the served postprocess computes
     return probs
 
 

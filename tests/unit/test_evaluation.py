@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from evaluation import datasets, labelled, metrics
+from evaluation import datasets, labelled, metrics, suite
 from evaluation.labelled import LabelledFileError
 from tests.support import write
 
@@ -135,3 +135,10 @@ def test_cross_domain_files_drop_every_text_that_training_sees_and_splits_are_st
 def test_plot_summaries_are_cut_into_sentences_of_five_to_forty_words():
     text = 'Anna (Jane Doe) moves to Paris. She meets "Bob", a painter! Why? Together they open a small bakery in town... The end.'
     assert datasets.sentences(text) == ["Anna (Jane Doe) moves to Paris.", 'She meets "Bob", a painter!']
+
+
+def test_the_suites_batched_eager_values_are_the_pipelines_values_one_text_at_a_time():
+    """Padded batches sorted by length give what EagerClassifier.probs (the served postprocess code) gives."""
+    texts = ["I love this", "meh", "The delivery was late again and nobody answered my emails", ""]
+    eager = suite.zero_shot_classifier(["negative", "neutral", "positive"], 64)
+    np.testing.assert_allclose(suite.batched_probs(eager, texts, batch=2), eager.probs(texts), atol=1e-5, rtol=0)
