@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
 from server import Endpoints, start_on_free_ports
 from server.allocator import rerun_with_allocator
 
@@ -41,7 +41,7 @@ PRIMARY = "varied"  # the corpus the peers and the targets use
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"), help="the default model")
+    add_repository_argument(parser, help="the default model")
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="the single-text pipeline of the repository to measure (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--quick", action="store_true", help="smoke run in a few minutes: two levels, small corpora")

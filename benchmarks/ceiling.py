@@ -22,7 +22,7 @@ import torch
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from harness.model_code import postprocessing, tokenization, torchscript
 
 MODES = ("arrival", "grouped", "module")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks import corpus
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ceiling", description=batch64_and_batch1.__doc__)
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     parser.add_argument("--corpus", default="varied", choices=sorted(corpus.CORPORA))
     parser.add_argument("--texts", type=int, default=256, help="a multiple of 64")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
 from server import start_on_free_ports
 
 from . import corpus, perf, perf_analyzer, repositories
@@ -122,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.model_analyzer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     parser.add_argument("--file", type=Path, help="your texts, one per line (TEXT<TAB>PAIR for a pair pipeline)")
     parser.add_argument("--corpus", choices=sorted(corpus.CORPORA), default="tweets", help="the shipped texts sent without --file (default: %(default)s)")

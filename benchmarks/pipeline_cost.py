@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from server import start_on_free_ports
 from server.allocator import rerun_with_allocator
 from server.procfs import cpu_seconds
@@ -120,7 +120,7 @@ def write(results: dict, folder: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_cost", description=__doc__)
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/pipeline-cost"))
     parser.add_argument("--quick", action="store_true")

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from server import start_on_free_ports
 from server.allocator import rerun_with_allocator
 
@@ -107,7 +107,7 @@ def report(results: dict, rounds: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.served_vs_ceiling", description=__doc__)
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     parser.add_argument("--corpora", default="varied,tweets")
     parser.add_argument("--rounds", type=int, default=3)

@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
 from server import start_on_free_ports
 from server.procfs import python_stubs, resident_bytes
 
@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="the single-text pipeline to load (default: %(default)s)")
     parser.add_argument("--minutes", type=float, default=5, help="minutes of load after the warm-up step")
     parser.add_argument("--step-seconds", type=float, default=60, help="load between two memory readings")

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from conversion.convert import ConversionOptions
-from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
 from server.http_calls import http_get
 from server.object_store import LocalObjectStore
 from server.process import Endpoints
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.startup", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"), help="a converted repository")
+    add_repository_argument(parser, help="a converted repository")
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE, help="the pipeline of the repository to start (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=3, help="starts of each kind")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/startup"))

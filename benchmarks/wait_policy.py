@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from server import start_on_free_ports
 from server.allocator import rerun_with_allocator
 from server.threads import cpu_share, with_thread_settings
@@ -118,7 +118,7 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.wait_policy", description=__doc__)
-    parser.add_argument("--model-repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/wait-policy"))
     parser.add_argument("--parts", default="in_process,served", help="which to measure again; the others are kept from --output")

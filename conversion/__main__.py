@@ -16,7 +16,7 @@ from pathlib import Path
 from . import length_grouping
 from .checkpoint import PROBLEM_TYPES, ConversionError
 from .convert import ConversionOptions, convert
-from .repository import DEFAULT_PIPELINE
+from .repository import DEFAULT_PIPELINE, add_repository_argument
 
 log = logging.getLogger("conversion")
 
@@ -54,10 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--labels", type=lambda text: text.split(","), help="label names in logit order: a,b,c")
     parser.add_argument("--max-length", type=int, help="truncation length in tokens (default: the model's maximum)")
-    parser.add_argument(
-        "--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"),
-        help="the model repository to write into (default: %(default)s)",
-    )  # fmt: skip
+    add_repository_argument(parser, help="the model repository to write into (default: %(default)s)")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest |traced − eager| logit accepted")
     parser.add_argument(
         "--prototypes",

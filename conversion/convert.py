@@ -13,7 +13,7 @@ import transformers
 
 from . import adapter, checkpoint, configs, export, length_grouping, quantize, served, zero_shot
 from .checkpoint import ConversionError
-from .repository import DEFAULT_PIPELINE, TEMPLATE, VERSION, Manifest, Pipeline, RepositoryError
+from .repository import DEFAULT_PIPELINE, DEFAULT_REPOSITORY, TEMPLATE, VERSION, Manifest, Pipeline, RepositoryError
 
 log = logging.getLogger("conversion")
 
@@ -23,7 +23,7 @@ class ConversionOptions:
     """What to convert and how; `ConversionOptions.default()` is the offline default model."""
 
     model: str  # hub id or local folder of a Hugging Face checkpoint
-    model_repository: Path = Path("model_repository")
+    model_repository: Path = DEFAULT_REPOSITORY
     name: str = DEFAULT_PIPELINE  # the pipeline: its ensemble's name, and its models' prefix
     pairs: bool = False  # the ensemble takes TEXT_PAIR beside TEXT
     problem_type: str | None = None  # overrides the checkpoint's: single_label_classification, multi_label_classification, regression

@@ -22,9 +22,11 @@ from pathlib import Path
 DEFAULT_PIPELINE = "sentiment"
 STEPS = ("tokenizer", "classifier", "postprocess")
 VERSION = "1"
-# The committed repository: the default pipeline's configs and the steps' model code, which
-# conversion copies into every pipeline it writes.
-TEMPLATE = Path(__file__).resolve().parents[1] / "model_repository"
+# The repository every command reads or writes unless told otherwise (relative to where it runs), and
+# the committed one: the default pipeline's configs and the steps' model code, which conversion copies
+# into every pipeline it writes.
+DEFAULT_REPOSITORY = Path("model_repository")
+TEMPLATE = Path(__file__).resolve().parents[1] / DEFAULT_REPOSITORY
 # Where conversion writes inside a pipeline's models, relative to the model's folder.
 MODEL_FILE = f"{VERSION}/model.pt"  # the classifier's
 TOKENIZER_FILE = f"{VERSION}/tokenizer.json"  # the tokenizer's
@@ -45,6 +47,11 @@ def check_name(name: str) -> str:
             f"pipeline name {name!r} must be 1 to 63 letters, digits, '_' or '-', starting with a letter or digit"
         )
     return name
+
+
+def add_repository_argument(parser, help: str = "a converted model repository (default: %(default)s)") -> None:
+    """--model-repository (alias --repository), a folder defaulting to DEFAULT_REPOSITORY, for every command."""
+    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=DEFAULT_REPOSITORY, help=help)
 
 
 @dataclass

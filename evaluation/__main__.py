@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clients.classify import ClientError, classify
-from conversion.repository import DEFAULT_PIPELINE, Repository, RepositoryError
+from conversion.repository import DEFAULT_PIPELINE, Repository, RepositoryError, add_repository_argument
 from server import ServerFailed, start_on_free_ports
 
 from . import EvaluationError, labelled, metrics, report
@@ -59,8 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="rename the file's labels, e.g. rotten=negative,fresh=positive (repeatable)")  # fmt: skip
     parser.add_argument("--url", help="a running server (host:port of its gRPC or HTTP endpoint); default: start one")
     parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
-    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"),
-                        help="the model repository served (its labels, the eager reference, the server started)")  # fmt: skip
+    add_repository_argument(parser, help="the model repository served (its labels, the eager reference, the server started)")
     parser.add_argument("--no-eager", action="store_true", help="skip the comparison with eager PyTorch")
     parser.add_argument("--output", type=Path, help="report folder (default: evaluation/results/<file name>)")
     for name in THRESHOLDS:

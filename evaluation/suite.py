@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conversion.repository import Repository
+from conversion.repository import Repository, add_repository_argument
 from harness.model_code import postprocessing
 from server import start_on_free_ports
 
@@ -39,7 +39,7 @@ VADER_NEUTRAL = 0.05  # VADER's documented compound threshold for neutral
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m evaluation.suite", description=__doc__)
-    parser.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(parser)
     parser.add_argument("--data", type=Path, default=datasets.DATA)
     parser.add_argument("--output", type=Path, default=Path("evaluation/results"))
     return parser.parse_args(argv)

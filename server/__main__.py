@@ -21,7 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
-from conversion.repository import Repository
+from conversion.repository import DEFAULT_REPOSITORY, Repository
 from store import StoreError, fetch
 
 from .installation import TritonNotInstalled
@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-repository", default="model_repository", help="folder or s3:// version")
+    parser.add_argument("--model-repository", default=str(DEFAULT_REPOSITORY), help="folder or s3:// version (default: %(default)s)")
     parser.add_argument(
         "--store-cache", type=Path, default=_default_store_cache(), help="where s3:// versions are downloaded (default: %(default)s)"
     )

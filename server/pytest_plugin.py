@@ -20,13 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from conversion.repository import DEFAULT_REPOSITORY
+
 from .process import TritonServer, start_on_free_ports
 
 
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--model-repository",
-        default="model_repository",
+        default=str(DEFAULT_REPOSITORY),
         help="the model repository the triton_server fixture serves (default: %(default)s)",
     )
 

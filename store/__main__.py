@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from conversion.repository import add_repository_argument
+
 from .errors import StoreError
 from .fetch import fetch, published_versions
 from .location import Location
@@ -28,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     publishing = commands.add_parser("publish", help="upload a converted repository (every pipeline in it) as a new version; prints its URL")
     publishing.add_argument("destination", help="s3:// URL the version goes under")
-    publishing.add_argument("--model-repository", "--repository", dest="model_repository", type=Path, default=Path("model_repository"))
+    add_repository_argument(publishing)
     publishing.add_argument("--name", help="prefix for the version, e.g. a release: <name>-<digest>")
     publishing.add_argument("--create-bucket", action="store_true", help="create the bucket when it does not exist")
     publishing.add_argument(
