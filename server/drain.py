@@ -18,8 +18,8 @@ import urllib.error
 from collections.abc import Callable
 
 from .http_calls import call_json
+from .triton_flags import REPOSITORY_KEY_HEADER
 
-REPOSITORY_KEY_HEADER = "repository-key"
 POLL_SECONDS = 0.05
 
 

@@ -9,10 +9,9 @@ Standard library only: the image's entry imports it with the NGC image's python3
 
 import secrets
 
-from .drain import REPOSITORY_KEY_HEADER
-
 RESTRICTED_APIS = ("logging", "trace", "shared-memory")
 ADMIN_KEY_HEADER = "admin-key"
+REPOSITORY_KEY_HEADER = "repository-key"  # what the drain (drain.py) sends with its load and unload calls
 REPOSITORY_API = "model-repository"
 
 
