@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from store.manifest import sha256_file
+from store.version_manifest import sha256_file
 
 log = logging.getLogger("evaluation.datasets")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from . import manifest as manifests
+from . import version_manifest
 from .errors import StoreError
 from .location import Location
 from .s3 import client, not_found, user_errors
@@ -29,13 +29,13 @@ def fetch(url: str, cache: Path) -> Path:
     s3 = client(location)
     with user_errors(location):
         manifest = _read_manifest(s3, location)
-        manifests.check(manifest, location.name)
+        version_manifest.check(manifest, location.name)
         destination = cache / location.bucket / location.prefix
         destination.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{location.name}-", dir=destination.parent))
         try:
             _download(s3, location, manifest["files"], staging / "repository")
-            (staging / manifests.FILENAME).write_text(json.dumps(manifest, indent=2))
+            (staging / version_manifest.FILENAME).write_text(json.dumps(manifest, indent=2))
             shutil.rmtree(destination, ignore_errors=True)
             staging.rename(destination)
         finally:
@@ -48,12 +48,12 @@ def published_versions(s3, location: Location) -> list[str]:
     prefix = location.key("")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=prefix, Delimiter="/")
     names = [entry["Prefix"][len(prefix) :].rstrip("/") for page in pages for entry in page.get("CommonPrefixes", [])]
-    return sorted(name for name in names if manifests.VERSION.match(name))
+    return sorted(name for name in names if version_manifest.VERSION.match(name))
 
 
 def _read_manifest(s3, location: Location) -> dict:
     try:
-        body = s3.get_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME))["Body"].read()
+        body = s3.get_object(Bucket=location.bucket, Key=location.key(version_manifest.FILENAME))["Body"].read()
     except ClientError as error:
         if not not_found(error):
             raise
@@ -63,7 +63,7 @@ def _read_manifest(s3, location: Location) -> dict:
     try:
         return json.loads(body)
     except ValueError:
-        raise StoreError(f"version {location.name}: {manifests.FILENAME} is not JSON") from None
+        raise StoreError(f"version {location.name}: {version_manifest.FILENAME} is not JSON") from None
 
 
 def _download(s3, location: Location, files: dict[str, dict], repository: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 from tqdm import tqdm
 
-from . import manifest as manifests
+from . import version_manifest
 from .errors import StoreError
 from .location import Location
 from .s3 import client, error_code, not_found, user_errors
@@ -21,13 +21,13 @@ def publish(
     repository: Path, destination: str, name: str | None = None, create_bucket: bool = False, exist_ok: bool = False
 ) -> str:
     """Publish `repository` under `destination` (s3://...); the URL of the version."""
-    manifest = manifests.build(repository, name)
+    manifest = version_manifest.build(repository, name)
     location = Location.parse(destination).child(manifest["version"])
     s3 = client(location)
     with user_errors(location):
         if create_bucket:
             _ensure_bucket(s3, location.bucket)
-        if _exists(s3, location.bucket, location.key(manifests.FILENAME)):
+        if _exists(s3, location.bucket, location.key(version_manifest.FILENAME)):
             if exist_ok:
                 return str(location)
             raise _already_published(location)
@@ -35,7 +35,7 @@ def publish(
         try:
             s3.put_object(
                 Bucket=location.bucket,
-                Key=location.key(manifests.FILENAME),
+                Key=location.key(version_manifest.FILENAME),
                 Body=json.dumps(manifest, indent=2).encode(),
                 ContentType="application/json",
                 IfNoneMatch="*",

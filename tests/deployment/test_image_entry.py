@@ -25,7 +25,7 @@ from server.object_store import LocalObjectStore
 from server.process import Endpoints
 from server.procfs import children, python_stubs
 from server.threads import LIMIT_VARIABLE, THREAD_COUNTS, WAIT_POLICY
-from store import Location, manifest as store_manifest, publish
+from store import Location, publish, version_manifest
 from tests.deployment.files import PROJECT, dockerfile, instructions
 
 
@@ -177,7 +177,7 @@ def test_image_entry_runs_from_the_files_the_image_copies_on_the_standard_librar
 def test_the_image_store_reads_the_repository_layout_from_the_files_the_image_copies(tmp_path):
     workdir = image_files(tmp_path / "opt-sentiment")
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    probe = "import conversion.repository, store.manifest; print(conversion.repository.__file__); print(store.manifest.__file__)"
+    probe = "import conversion.repository, store.version_manifest; print(conversion.repository.__file__); print(store.version_manifest.__file__)"
     result = subprocess.run([sys.executable, "-c", probe], cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert all(Path(path).is_relative_to(workdir) for path in result.stdout.split()), result.stdout
@@ -325,7 +325,7 @@ def test_image_entry_serves_a_published_version_only_after_verifying_it(fake_tri
     args = (tmp_path / "args").read_text().splitlines()
     served = Path(next(arg.partition("=")[2] for arg in args if arg.startswith("--model-repository=")))
     assert served == tmp_path / "cache" / "models" / "sentiment" / Location.parse(url).name / "repository"
-    assert store_manifest.repository_files(served) == store_manifest.repository_files(tiny_roberta_repository)
+    assert version_manifest.repository_files(served) == version_manifest.repository_files(tiny_roberta_repository)
     assert (tmp_path / "served-ensembles").read_text().split() == Repository(served).pipelines() == [DEFAULT_PIPELINE]
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from conversion.repository import DEFAULT_PIPELINE, Pipeline
 from server.threads import LIMIT_VARIABLE
-from store import Location, manifest as store_manifest
+from store import Location, version_manifest
 from tests.deployment.files import (
     HEALTH_COMMAND, K8S, K8S_CPU, PIPELINE_NAMES, PORTS, adapter_rules, dockerfile, instructions, manifests,
     release,
@@ -66,7 +66,7 @@ def test_deployment_serves_the_version_kustomization_names_and_runs_as_non_root(
     [generator] = [entry for entry in manifests()["Kustomization"]["configMapGenerator"] if entry["name"] == reference["name"]]
     [literal] = [entry for entry in generator["literals"] if entry.startswith(f"{reference['key']}=")]
     version = Location.parse(literal.partition("=")[2])
-    assert store_manifest.VERSION.match(version.name), f"{literal} does not name a published version"
+    assert version_manifest.VERSION.match(version.name), f"{literal} does not name a published version"
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "model-store", name
     security = spec["securityContext"]

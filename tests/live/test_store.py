@@ -21,7 +21,7 @@ from harness.eager import EagerClassifier
 from server.object_store import LocalObjectStore
 from server.process import free_ports
 from store import Location, fetch
-from store import manifest as manifests
+from store import version_manifest
 from tests.support import PROJECT, READY_MARKER, Launcher
 
 TEXTS = ["I love this", "I hate mondays", "The report is due on Friday.", "meh " * 40]
@@ -54,7 +54,7 @@ def publish(store: LocalObjectStore, repository: Path, *arguments: str) -> str:
 
 def stored_manifest(store: LocalObjectStore, url: str) -> dict:
     location = Location.parse(url)
-    return json.loads(store.client().get_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME))["Body"].read())
+    return json.loads(store.client().get_object(Bucket=location.bucket, Key=location.key(version_manifest.FILENAME))["Body"].read())
 
 
 def relative(repository: Path, path: Path) -> str:
@@ -92,16 +92,16 @@ def test_a_published_version_serves_the_answers_the_folder_serves(object_store, 
         assert "verified against the version's manifest" in launcher.output()
     assert from_store == from_folder
     fetched = cache / "models" / "sentiment" / version / "repository"
-    assert manifests.repository_files(fetched) == manifests.repository_files(tiny_roberta_repository)
+    assert version_manifest.repository_files(fetched) == version_manifest.repository_files(tiny_roberta_repository)
 
 
 def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, published, tiny_roberta_repository):
     manifest = stored_manifest(object_store, published)
-    local = manifests.repository_files(tiny_roberta_repository)
+    local = version_manifest.repository_files(tiny_roberta_repository)
     pipeline = Pipeline(tiny_roberta_repository)
     assert sorted(manifest["files"]) == local and set(pipeline.artifacts) <= set(local)
     for file in local:
-        assert manifest["files"][file]["sha256"] == manifests.sha256_file(tiny_roberta_repository / file)
+        assert manifest["files"][file]["sha256"] == version_manifest.sha256_file(tiny_roberta_repository / file)
     assert manifest["format"] == 2 and manifest["pipelines"] == {pipeline.name: json.loads(pipeline.manifest_text())}
     assert set(manifest["libraries"]) >= {"torch", "transformers", "tokenizers"}
 
@@ -117,7 +117,7 @@ def test_a_version_of_several_pipelines_records_and_serves_every_one(object_stor
     url = publish(object_store, several_pipelines_repository, "--name", "several")
     manifest = stored_manifest(object_store, url)
     assert manifest["pipelines"] == {name: json.loads(repository.pipeline(name).manifest_text()) for name in names}
-    assert sorted(manifest["files"]) == manifests.repository_files(several_pipelines_repository)
+    assert sorted(manifest["files"]) == version_manifest.repository_files(several_pipelines_repository)
     pairs = {kind.name for kind in KINDS if kind.pairs}
     launcher = Launcher(url, tmp_path, "--store-cache", str(tmp_path / "cache"), "--ready-timeout", "300", **object_store.credentials)
     try:
@@ -134,19 +134,19 @@ def test_a_version_of_several_pipelines_records_and_serves_every_one(object_stor
 def test_a_version_published_in_format_1_is_still_fetched(object_store, published, tiny_roberta_repository, tmp_path, monkeypatch):
     """A manifest from before a repository held several pipelines: one `conversion` record, no `pipelines`
     (`published` made the bucket)."""
-    manifest = manifests.build(tiny_roberta_repository, name="format-1")
+    manifest = version_manifest.build(tiny_roberta_repository, name="format-1")
     manifest["format"], manifest["conversion"] = 1, manifest.pop("pipelines")["sentiment"]
     location = Location.parse(object_store.url("models", f"sentiment/{manifest['version']}"))
     s3 = object_store.client()
     for file in manifest["files"]:
         s3.upload_file(str(tiny_roberta_repository / file), location.bucket, location.key(file))
-    s3.put_object(Bucket=location.bucket, Key=location.key(manifests.FILENAME), Body=json.dumps(manifest).encode())
+    s3.put_object(Bucket=location.bucket, Key=location.key(version_manifest.FILENAME), Body=json.dumps(manifest).encode())
     for name, value in object_store.credentials.items():
         monkeypatch.setenv(name, value)
     fetched = fetch(str(location), tmp_path / "cache")
-    assert manifests.repository_files(fetched) == manifests.repository_files(tiny_roberta_repository)
+    assert version_manifest.repository_files(fetched) == version_manifest.repository_files(tiny_roberta_repository)
     for file in manifest["files"]:
-        assert manifests.sha256_file(fetched / file) == manifest["files"][file]["sha256"]
+        assert version_manifest.sha256_file(fetched / file) == manifest["files"][file]["sha256"]
 
 
 def test_a_version_is_never_published_twice(object_store, published, tiny_roberta_repository):
@@ -210,7 +210,7 @@ def test_a_missing_object_stops_the_start_and_is_named(object_store, tiny_robert
 
 def test_an_edited_manifest_stops_the_start(object_store, tiny_roberta_repository, tmp_path):
     def edit(client, location):
-        key = location.key(manifests.FILENAME)
+        key = location.key(version_manifest.FILENAME)
         manifest = json.loads(client.get_object(Bucket=location.bucket, Key=key)["Body"].read())
         manifest["files"][relative(tiny_roberta_repository, Pipeline(tiny_roberta_repository).labels_file)]["sha256"] = "0" * 64
         client.put_object(Bucket=location.bucket, Key=key, Body=json.dumps(manifest).encode())

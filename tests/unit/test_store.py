@@ -8,7 +8,7 @@ import pytest
 
 from conversion.repository import DEFAULT_PIPELINE, Manifest, Pipeline
 from store import Location, StoreError
-from store import manifest as manifests
+from store import version_manifest
 
 
 def test_locations_use_tritons_s3_syntax():
@@ -46,24 +46,24 @@ def relative(pipeline: Pipeline, path: Path) -> str:
 
 
 def test_the_version_is_named_by_the_content(tmp_path):
-    first = manifests.build(converted(tmp_path / "a"))
-    same = manifests.build(converted(tmp_path / "b"))
-    other = manifests.build(converted(tmp_path / "c", model_bytes=b"other weights"))
+    first = version_manifest.build(converted(tmp_path / "a"))
+    same = version_manifest.build(converted(tmp_path / "b"))
+    other = version_manifest.build(converted(tmp_path / "c", model_bytes=b"other weights"))
     assert first["version"] == same["version"] != other["version"]
-    assert manifests.build(tmp_path / "a", name="release-1")["version"] == f"release-1-{first['version']}"
+    assert version_manifest.build(tmp_path / "a", name="release-1")["version"] == f"release-1-{first['version']}"
     pipeline = Pipeline(tmp_path / "a")
     configs = [f"{model}/config.pbtxt" for model in pipeline.models]
     assert sorted(first["files"]) == sorted([*configs, *pipeline.artifacts]), "no bytecode cache"
     model = relative(pipeline, pipeline.model_file)
-    assert first["files"][model] == {"sha256": manifests.sha256_file(pipeline.model_file), "bytes": 7}
+    assert first["files"][model] == {"sha256": version_manifest.sha256_file(pipeline.model_file), "bytes": 7}
     assert first["format"] == 2 and first["pipelines"] == {DEFAULT_PIPELINE: json.loads(pipeline.manifest_text())}
     assert "torch" in first["libraries"]
-    manifests.check(first, first["version"])
+    version_manifest.check(first, first["version"])
 
 
 def test_a_version_records_every_pipeline_of_the_repository(tmp_path):
     repository = converted(tmp_path, pipelines=("sentiment", "nli", "rating"))
-    manifest = manifests.build(repository)
+    manifest = version_manifest.build(repository)
     assert sorted(manifest["pipelines"]) == ["nli", "rating", "sentiment"]
     for name, record in manifest["pipelines"].items():
         assert record == json.loads(Pipeline(repository, name).manifest_text())
@@ -71,25 +71,25 @@ def test_a_version_records_every_pipeline_of_the_repository(tmp_path):
 
 
 def test_a_manifest_changed_after_publishing_is_refused(tmp_path):
-    manifest = manifests.build(converted(tmp_path))
+    manifest = version_manifest.build(converted(tmp_path))
     edited = json.loads(json.dumps(manifest))
     edited["files"][relative(Pipeline(tmp_path), Pipeline(tmp_path).model_file)]["sha256"] = "0" * 64
     with pytest.raises(StoreError, match="changed after publishing"):
-        manifests.check(edited, manifest["version"])
-    escaping = {"format": manifests.FORMAT, "files": {"../outside": {"sha256": "0" * 64, "bytes": 1}}}
+        version_manifest.check(edited, manifest["version"])
+    escaping = {"format": version_manifest.FORMAT, "files": {"../outside": {"sha256": "0" * 64, "bytes": 1}}}
     with pytest.raises(StoreError, match="outside the repository"):
-        manifests.check(escaping, manifests.version_name(escaping["files"]))
+        version_manifest.check(escaping, version_manifest.version_name(escaping["files"]))
     with pytest.raises(StoreError, match="not a published version name"):
-        manifests.check(manifest, "latest")
+        version_manifest.check(manifest, "latest")
 
 
 def test_format_1_manifests_are_still_read_and_unknown_formats_refused():
     """Versions published before a repository held several pipelines: one conversion record, old model names."""
     files = {"classifier/1/model.pt": {"sha256": "0" * 64, "bytes": 7}}
-    old = {"format": 1, "version": manifests.version_name(files), "files": files, "conversion": {"labels": ["a"]}}
-    manifests.check(old, old["version"])
+    old = {"format": 1, "version": version_manifest.version_name(files), "files": files, "conversion": {"labels": ["a"]}}
+    version_manifest.check(old, old["version"])
     with pytest.raises(StoreError, match=r"is not a manifest of format 1 or 2$"):
-        manifests.check({**old, "format": 3}, old["version"])
+        version_manifest.check({**old, "format": 3}, old["version"])
 
 
 def test_only_converted_repositories_are_published(tmp_path):
@@ -97,12 +97,12 @@ def test_only_converted_repositories_are_published(tmp_path):
     for model in Pipeline(skeleton).models:
         Pipeline(skeleton).write_text(f"{model}/config.pbtxt", f'name: "{model}"\n')
     with pytest.raises(StoreError, match=r"holds no converted pipeline: run python -m conversion first$"):
-        manifests.build(skeleton)
+        version_manifest.build(skeleton)
     with pytest.raises(StoreError, match="holds no converted pipeline"):
-        manifests.build(tmp_path / "missing")
+        version_manifest.build(tmp_path / "missing")
     incomplete = converted(tmp_path / "incomplete", pipelines=("sentiment", "nli"))
     Pipeline(incomplete, "nli").model_file.unlink()
     with pytest.raises(StoreError, match=r"is missing nli\.classifier/1/model\.pt: run python -m conversion again$"):
-        manifests.build(incomplete)
+        version_manifest.build(incomplete)
     with pytest.raises(StoreError, match="may hold only"):
-        manifests.build(converted(tmp_path / "r"), name="no spaces")
+        version_manifest.build(converted(tmp_path / "r"), name="no spaces")
