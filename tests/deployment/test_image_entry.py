@@ -199,6 +199,14 @@ def real_tritonserver(tmp_path) -> Path:
     return bin_dir
 
 
+def real_triton_env(bin_dir: Path, repository: Path, endpoints: Endpoints, **extra: str) -> dict:
+    """The entry's environment for the real tritonserver in `bin_dir` serving `repository` on `endpoints`."""
+    http = endpoints.http
+    return container_env(
+        bin_dir, TRITON_ADMIN_KEY="k", MODEL_REPOSITORY=str(repository), TRITON_HTTP_URL=http, TRITON_READY_URL=f"{http}/v2/health/ready", **extra
+    )
+
+
 def environment_of(pid: int) -> dict[str, str]:
     entries = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
     return dict(entry.split("=", 1) for entry in entries if "=" in entry)
@@ -208,13 +216,7 @@ def test_image_entry_runs_the_real_triton_on_tcmalloc_with_its_bounded_settings(
     endpoints = Endpoints.on_free_ports()
     repository = tmp_path / "empty-repository"
     repository.mkdir()
-    env = container_env(
-        real_tritonserver,
-        TRITON_ADMIN_KEY="k",
-        MODEL_REPOSITORY=str(repository),
-        TRITON_HTTP_URL=endpoints.http,
-        TRITON_READY_URL=f"{endpoints.http}/v2/health/ready",
-    )
+    env = real_triton_env(real_tritonserver, repository, endpoints)
     for name in ALLOCATOR_SETTINGS:
         env.pop(name, None)
     loopback = [f"--{api}-address=127.0.0.1" for api in ("http", "grpc", "metrics")]
@@ -264,14 +266,7 @@ def test_the_health_check_is_ready_only_while_every_pipeline_the_entry_serves_is
     installation = TritonInstallation.find()
     local = installation.environment()  # the stubs find this venv's packages and libpython
     endpoints = Endpoints.on_free_ports()
-    env = container_env(
-        real_tritonserver,
-        TRITON_ADMIN_KEY="k",
-        MODEL_REPOSITORY=str(several_pipelines_repository),
-        TRITON_HTTP_URL=endpoints.http,
-        TRITON_READY_URL=f"{endpoints.http}/v2/health/ready",
-        LD_LIBRARY_PATH=local["LD_LIBRARY_PATH"],
-    )
+    env = real_triton_env(real_tritonserver, several_pipelines_repository, endpoints, LD_LIBRARY_PATH=local["LD_LIBRARY_PATH"])
     env["PATH"] = os.pathsep.join([str(real_tritonserver), local["PATH"]])
     flags = [
         f"--backend-directory={installation.assemble_backends(tmp_path / 'backends')}",
