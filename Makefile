@@ -65,7 +65,7 @@ publish: setup ## Publish the converted repository to an S3-compatible store as 
 	$(PY) -m store publish $(STORE) --model-repository $(REPOSITORY) $(if $(NAME),--name $(NAME)) $(ARGS)
 
 store: setup ## Run a local S3-compatible store (SeaweedFS) on 127.0.0.1:8333 in the foreground, for make publish
-	$(PY) -m server.object_store --data store-data --port 8333
+	$(PY) -m harness.object_store --data store-data --port 8333
 
 test: setup ## Run the whole test suite (unit and integration, against a real server)
 	$(PY) -m pytest

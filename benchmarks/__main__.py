@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
-from server import Endpoints, start_on_free_ports
+from server import Endpoints, free_endpoints, start_on_free_ports
 from server.allocator import rerun_with_allocator
 
 from . import (
@@ -135,7 +135,7 @@ def measure_triton(run: Run, name: str, pipeline: Pipeline, results: dict[str, d
 
 
 def measure_fastapi(run: Run, pipeline: Pipeline, levels: list[int]) -> list[dict]:
-    endpoints = Endpoints.on_free_ports()
+    endpoints = free_endpoints()
     env = {**os.environ, **fastapi_peer.environment(pipeline)}
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "benchmarks.fastapi_peer:create_app",

@@ -12,7 +12,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from server import Endpoints
+from server import Endpoints, free_endpoints
 
 from . import peer_server
 
@@ -49,7 +49,7 @@ def readable_checkpoint(checkpoint: Path, workdir: Path) -> Path:
 def serve(checkpoint: Path, name: str, log_file: Path, venv: Path = VENV):
     """infinity_emb v2 serving `checkpoint` as model `name` on a free loopback port; yields its base URL."""
     checkpoint = readable_checkpoint(checkpoint, log_file.parent)
-    endpoints = Endpoints.on_free_ports()
+    endpoints = free_endpoints()
     command = [
         str(executable(venv)), "v2",
         "--model-id", str(checkpoint), "--served-model-name", name,

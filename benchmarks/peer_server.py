@@ -1,29 +1,22 @@
 """Start a peer's HTTP server as a subprocess, wait until it answers, and stop it afterwards."""
 
-import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from server import processes
 from server.http_calls import http_get
 
 
 @contextmanager
 def running(command: list[str], env: dict, ready_url: str, log_file: Path, timeout: float = 300):
     """The server runs inside the block; its output goes to `log_file`."""
-    with open(log_file, "wb") as log_stream:
-        process = subprocess.Popen(command, env=env, stdout=log_stream, stderr=subprocess.STDOUT)
+    log_file.unlink(missing_ok=True)
+    process = processes.start(command, log_file, env)
     try:
-        deadline = time.monotonic() + timeout
-        while http_get(ready_url)[0] != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not start; see {log_file}")
-            time.sleep(0.5)
+        try:
+            processes.wait_until_ready(process, lambda: http_get(ready_url)[0] == 200, timeout, command[0])
+        except processes.ProcessFailed as failure:
+            raise RuntimeError(f"{failure}; see {log_file}") from None
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, 30, command[0])

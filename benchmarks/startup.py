@@ -31,14 +31,15 @@ from pathlib import Path
 from conversion.convert import ConversionOptions
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
 from server.http_calls import http_get
-from server.object_store import LocalObjectStore
-from server.process import Endpoints
+from harness.object_store import LocalObjectStore
+from server import free_endpoints, processes
 from store import publish
 
 from . import repositories, variants
 
 log = logging.getLogger("benchmarks.startup")
 WAYS = ("folder", "store", "converting first")
+READY_TIMEOUT_SECONDS = 600
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,24 +55,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def seconds_to_ready(repository: str, workdir: Path, environment: dict[str, str], *arguments: str) -> float:
     """Seconds from launching `python -m server` until it reports ready; the server is stopped after."""
-    endpoints = Endpoints.on_free_ports()
+    endpoints = free_endpoints()
     command = [
         sys.executable, "-m", "server", "--model-repository", repository,
         "--http-port", str(endpoints.http_port), "--grpc-port", str(endpoints.grpc_port),
         "--metrics-port", str(endpoints.metrics_port), "--log-file", str(workdir / "tritonserver.log"), *arguments,
     ]  # fmt: skip
     started = time.monotonic()
-    with open(workdir / "launcher.out", "ab") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
+    process = processes.start(command, workdir / "launcher.out", environment)
     try:
-        while http_get(f"{endpoints.http}/v2/health/ready", timeout=1.0)[0] != 200:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}; see {workdir / 'launcher.out'}")
-            time.sleep(0.05)
+        ready = lambda: http_get(f"{endpoints.http}/v2/health/ready", timeout=1.0)[0] == 200  # noqa: E731
+        try:
+            processes.wait_until_ready(process, ready, READY_TIMEOUT_SECONDS, "the launcher", interval=0.05)
+        except processes.ProcessFailed as failure:
+            raise RuntimeError(f"{failure}; see {workdir / 'launcher.out'}") from None
         return time.monotonic() - started
     finally:
-        process.terminate()
-        process.wait(timeout=120)
+        processes.stop(process, 120, "the launcher")
 
 
 def from_folder(repository: Path, workdir: Path) -> float:

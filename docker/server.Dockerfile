@@ -16,16 +16,13 @@ RUN python3 -m pip install --no-cache-dir --break-system-packages \
         urllib3==2.8.0 six==1.17.0 tqdm==4.70.1
 
 WORKDIR /opt/sentiment
-# The image's entry and the standard-library modules it shares with the launcher and its tests:
-# Triton's flags, the allocator, the thread counts, the drain, the stubs' watch; the health check; process.py and
-# installation.py because the package's __init__.py imports them.
-COPY server/__init__.py server/allocator.py server/container.py server/drain.py server/health.py \
-     server/http_calls.py server/installation.py server/process.py server/procfs.py server/threads.py \
-     server/triton_flags.py server/
-# store/ fetches a published version; it reads the repository's layout from conversion/repository.py
-# (standard library only), the one file of conversion/ the server image carries.
+# Whole packages, each of which the entry imports on the standard library alone: server/ (the serving
+# core, the entry and the health check; server/__init__.py says which module does what), store/ (fetches
+# a published version) and conversion/, whose repository.py holds the repository's layout (its other
+# modules need torch and are never imported here).
+COPY server/ server/
 COPY store/ store/
-COPY conversion/__init__.py conversion/repository.py conversion/
+COPY conversion/ conversion/
 
 # triton-server, uid 1000 in the NGC image; numeric so Kubernetes can check runAsNonRoot.
 USER 1000:1000

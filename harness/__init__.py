@@ -5,5 +5,7 @@
 - random_checkpoint.py, tiny_roberta.py: RoBERTa checkpoints built here (random weights, a tokenizer
   trained on data/corpus.txt), so nothing is downloaded;
 - model_code.py: the model repository's logic modules (tokenization, postprocessing, torchscript),
-  importable by name outside Triton.
+  importable by name outside Triton;
+- object_store.py: a local S3-compatible store (SeaweedFS) for `make store`, the tests and the
+  start-up benchmark.
 """

@@ -1,17 +1,24 @@
 """Runs the real Triton Inference Server against a model repository: locally (from nvidia-pytriton) and in the image.
 
-- process.py: TritonServer, one tritonserver process, ready-checked, drained and stopped;
+The serving core, used by both:
+- config.py: ServingConfig, the one set of serving defaults (repository, endpoints, timeouts, keys),
+  filled from the launcher's argv or the image's environment;
+- processes.py: start, ready-with-deadline and stop-with-grace for every process the project runs;
+- triton_flags.py: the one definition of Triton's command line; drain.py: the exact drain before a stop;
+  stub_watch.py: which Python stubs died; environment.py: tcmalloc (allocator.py) and the thread
+  counts of the CPU the server may use (threads.py); procfs.py: what /proc says of the server;
+  http_calls.py: the one HTTP helper.
+The local launcher:
+- triton_server.py: TritonServer, one tritonserver process, ready-checked, drained and stopped;
   start_on_free_ports() for tests and users' CI; pytest_plugin.py builds fixtures on it;
 - __main__.py and supervisor.py: `python -m server`, which restarts a server whose stub died;
-- container.py: the production image's entry (`python3 -m server.container`);
-- triton_flags.py: the one definition of Triton's command line; http_calls.py: the one HTTP helper;
-  drain.py: the exact drain before a stop; allocator.py: tcmalloc and its settings;
-  procfs.py: what /proc says of the server and its Python stubs;
-- installation.py: where nvidia-pytriton keeps tritonserver; backends/: the Python-based `pytorch`
-  backend; object_store.py: a local SeaweedFS for `make store` and the tests.
-What the image's entry imports is standard library only.
+- installation.py: where nvidia-pytriton keeps tritonserver; backends/: the Python-based `pytorch` backend.
+The image: container.py, its entry (`python3 -m server.container`), and health.py, its health check.
+Every module here imports only the standard library (and store, for an s3:// version), so the image,
+whose python3 has nothing else, carries the package whole.
 """
 
-from .process import Endpoints, ServerFailed, TritonServer, start_on_free_ports
+from .config import Endpoints, ServingConfig
+from .triton_server import ServerFailed, TritonServer, free_endpoints, start_on_free_ports
 
-__all__ = ["Endpoints", "ServerFailed", "TritonServer", "start_on_free_ports"]
+__all__ = ["Endpoints", "ServerFailed", "ServingConfig", "TritonServer", "free_endpoints", "start_on_free_ports"]

@@ -13,21 +13,22 @@ store): the version is downloaded and every file checked against its manifest be
 """
 
 import argparse
-import itertools
 import logging
 import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
-from conversion.repository import DEFAULT_REPOSITORY, Repository
+from conversion.repository import Repository
 from store import StoreError, fetch
 
+from .config import ServingConfig, add_arguments
 from .installation import TritonNotInstalled
-from .process import Endpoints, ServerFailed, TritonServer
 from .supervisor import Supervisor
 from .triton_flags import ADMIN_KEY_HEADER, RESTRICTED_APIS
+from .triton_server import ServerFailed, TritonServer
 
 log = logging.getLogger("server")
 
@@ -36,27 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m server", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-repository", default=str(DEFAULT_REPOSITORY), help="folder or s3:// version (default: %(default)s)")
-    parser.add_argument(
-        "--store-cache", type=Path, default=_default_store_cache(), help="where s3:// versions are downloaded (default: %(default)s)"
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--metrics-port", type=int, default=8002)
-    parser.add_argument("--log-file", type=Path, help="server log (default: logs/tritonserver-<time>.log)")
-    parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds for every model to load")
-    parser.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to let requests finish on stop")
-    parser.add_argument(
-        "--open-model-control", action="store_true",
-        help="let every client load and unload models, with config overrides (Model Analyzer's remote mode); "
-        "a restart then follows only a tritonserver exit. For a profiling server that carries no traffic",
-    )  # fmt: skip
+    add_arguments(parser, ServingConfig())
     return parser.parse_args(argv)
-
-
-def _default_store_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "model-store"
 
 
 def local_repository(repository: str, store_cache: Path) -> Path:
@@ -70,7 +52,7 @@ def local_repository(repository: str, store_cache: Path) -> Path:
 def banner(server: TritonServer, source: str) -> str:
     endpoints = server.endpoints
     admin_access = f"need the header {ADMIN_KEY_HEADER}: $TRITON_ADMIN_KEY" if _operator_key() else "closed"
-    model_control = "open to every client (--open-model-control)" if server.open_model_control else "the launcher's own, to drain"
+    model_control = "open to every client (--open-model-control)" if server.config.open_model_control else "the launcher's own, to drain"
     fetched = [f"  files    {server.repository} (verified against the version's manifest)"] if source.startswith("s3://") else []
     pipelines = Repository(server.repository).pipelines()
     queries = [f"  .venv/bin/python -m clients --url {endpoints.grpc} --model {name} \"I love this\"" for name in pipelines]
@@ -103,43 +85,29 @@ def _operator_key() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    args = parse_args(argv)
-    endpoints = Endpoints(args.host, args.http_port, args.grpc_port, args.metrics_port)
-
+    config = ServingConfig(admin_key=_operator_key()).with_arguments(parse_args(argv))
     try:
-        repository = local_repository(args.model_repository, args.store_cache)
+        folder = local_repository(config.repository, config.store_cache)
     except StoreError as error:
         log.error("%s", error)
         return 1
-
-    starts = itertools.count()
-
-    def start() -> TritonServer:
-        log_file = args.log_file
-        attempt = next(starts)
-        if log_file and attempt:  # keep the log that shows why the previous server was restarted
-            log_file = log_file.with_name(f"{log_file.stem}-restart{attempt}{log_file.suffix}")
-        server = TritonServer(repository, endpoints, log_file=log_file, admin_key=_operator_key(), open_model_control=args.open_model_control)
-        return server.start(timeout=args.ready_timeout)
 
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stop_requested.set())
 
-    # Loading a model anew replaces its stubs and leaves it unready for a moment: with model control
-    # open to clients, neither is a fault, so only tritonserver's exit is.
-    supervisor = Supervisor(start, watch_models=not args.open_model_control)
+    supervisor = Supervisor(replace(config, repository=str(folder)))
     try:
-        supervisor.server = start()
+        supervisor.start()
     except (ServerFailed, TritonNotInstalled) as error:
         log.error("%s", error)
         return 1
-    log.info("%s", banner(supervisor.server, args.model_repository))
+    log.info("%s", banner(supervisor.server, config.repository))
 
     served = supervisor.run(stop_requested)
     if served:
         log.info("stopping: letting in-flight requests finish")
-    supervisor.server.stop(drain_timeout=args.drain_timeout if served else 0)
+    supervisor.server.stop(drain_timeout=config.drain_timeout if served else 0)
     return 0 if served else 1
 
 

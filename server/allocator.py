@@ -19,6 +19,7 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -74,13 +75,13 @@ def with_allocator(env: dict[str, str], tcmalloc: Path | None) -> dict[str, str]
     return env
 
 
-def server_environment(env: dict[str, str]) -> dict[str, str]:
-    """`env` with this machine's best allocator, saying so when tcmalloc is missing."""
+def server_environment(env: dict[str, str], report: Callable[[str], None] = log.warning) -> dict[str, str]:
+    """`env` with this machine's best allocator; `report` is told when tcmalloc is missing."""
     tcmalloc = find_tcmalloc()
     if tcmalloc is None and not preloads_an_allocator(env.get("LD_PRELOAD", "")):
-        log.warning(
-            "tcmalloc not found (Debian: apt-get install libtcmalloc-minimal4); using glibc malloc "
-            "with a fixed mmap threshold, which keeps memory flat but slows the classifier by about 15 %%"
+        report(
+            "tcmalloc not found; glibc malloc with a fixed mmap threshold, which keeps memory flat but slows "
+            "the classifier by about 15 % (Debian: apt-get install libtcmalloc-minimal4)"
         )
     return with_allocator(env, tcmalloc)
 

@@ -16,16 +16,16 @@ health status). Standard library only: the NGC image's python3 has nothing else.
 import sys
 from pathlib import Path
 
-from .container import setting
+from .config import ConfigError, ServingConfig
 from .http_calls import http_get
 
 TIMEOUT_SECONDS = 2.0  # per call; the probes allow 5 s in all
 
 
-def served_ensembles() -> list[str] | None:
+def served_ensembles(path: Path) -> list[str] | None:
     """The names the entry recorded; None before it has recorded any."""
     try:
-        text = Path(setting("SERVED_ENSEMBLES_FILE")).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     return [line.strip() for line in text.splitlines() if line.strip()]
@@ -46,13 +46,17 @@ def not_ready(http_url: str, ensembles: list[str]) -> dict[str, str]:
 
 def check() -> tuple[bool, str]:
     """(healthy, the line that says why)."""
-    ensembles = served_ensembles()
+    try:
+        config = ServingConfig.from_environment()
+    except ConfigError as error:
+        return False, f"not ready: {error}"
+    ensembles = served_ensembles(config.served_ensembles_file)
     if ensembles is None:
-        return False, f"not ready: {setting('SERVED_ENSEMBLES_FILE')} is not written yet (the entry writes it at start)"
+        return False, f"not ready: {config.served_ensembles_file} is not written yet (the entry writes it at start)"
     if not ensembles:
         return False, "not ready: the served repository holds no ensemble"
     try:
-        reasons = not_ready(setting("TRITON_HTTP_URL"), ensembles)
+        reasons = not_ready(config.endpoints.http, ensembles)
     except ConnectionError as error:
         return False, f"not ready: {error}"
     if reasons:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from .allocator import server_environment
-from .threads import cpu_share, thread_settings, with_thread_settings
+from .environment import serving_environment
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,4 @@ class TritonInstallation:
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         libraries = [str(self.libraries), sysconfig.get_config_var("LIBDIR") or ""]
         env["LD_LIBRARY_PATH"] = os.pathsep.join([*libraries, env.get("LD_LIBRARY_PATH", "")])
-        share = cpu_share(env)
-        env = with_thread_settings(server_environment(env), share)
-        log.info("threads: %s (%s)", thread_settings(env), share.describe())
-        return env
+        return serving_environment(env, log.info, log.warning)

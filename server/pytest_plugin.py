@@ -22,7 +22,7 @@ import pytest
 
 from conversion.repository import DEFAULT_REPOSITORY
 
-from .process import TritonServer, start_on_free_ports
+from .triton_server import TritonServer, start_on_free_ports
 
 
 def pytest_addoption(parser) -> None:

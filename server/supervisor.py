@@ -1,18 +1,14 @@
-"""Keep the service up: restart tritonserver when it exits, a Python stub dies, or a model stays unready.
-
-Triton 2.51 does not restart a Python stub that died (the Python backend dropped automatic restart
-in 2024) and still reports its model ready (`/v2/models/<name>/ready` follows stub health only in
-later releases), and model control mode none forbids reloading a single model. So the launcher
-watches the stub processes as well as per-model readiness, and restarts the server on the same ports.
+"""Keep the service up: restart tritonserver, on the same ports, when it exits, a Python stub dies
+(stub_watch.py says why that needs watching) or a model stays unready.
 """
 
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .process import ServerFailed, TritonServer
+from .config import KILL_MARGIN_SECONDS, ServingConfig
+from .triton_server import ServerFailed, TritonServer
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +49,26 @@ class HealthWatch:
 
 
 class Supervisor:
-    """Runs a server from `start` and restarts it when HealthWatch reports a problem."""
+    """Runs a server of `config` and starts a new one when HealthWatch reports a problem."""
 
-    def __init__(
-        self,
-        start: Callable[[], TritonServer],
-        interval: float = 1.0,
-        budget: RestartBudget | None = None,
-        restart_drain_seconds: float = 5.0,
-        restart_kill_after: float = 5.0,
-        watch_models: bool = True,
-    ):
-        self.start = start
-        self.watch_models = watch_models  # stubs and readiness; without, only the server's exit
+    def __init__(self, config: ServingConfig, interval: float = 1.0, budget: RestartBudget | None = None):
+        self.config = config
+        # Loading a model anew replaces its stubs and leaves it unready for a moment: with model control
+        # open to clients, neither is a fault, so only tritonserver's exit is.
+        self.watch_models = not config.open_model_control
         self.interval = interval
         self.budget = budget or RestartBudget()
-        self.restart_drain_seconds = restart_drain_seconds
-        # A server with a dead stub waits its whole exit timeout for it: do not wait that long.
-        self.restart_kill_after = restart_kill_after
+        self.starts = 0
         self.server: TritonServer | None = None
+
+    def start(self) -> TritonServer:
+        """A new server, ready; after the first, its log beside the previous one's, which shows why it restarted."""
+        config, log_file = self.config, self.config.log_file
+        if log_file and self.starts:
+            config = replace(config, log_file=log_file.with_name(f"{log_file.stem}-restart{self.starts}{log_file.suffix}"))
+        self.starts += 1
+        self.server = TritonServer(config).start()
+        return self.server
 
     def run(self, stop_requested) -> bool:
         """Serve until `stop_requested` (a threading.Event) is set: True, or False once restarts stop helping."""
@@ -93,7 +90,8 @@ class Supervisor:
 
     def restart(self, stop_requested) -> bool:
         began = time.monotonic()
-        self.server.stop(drain_timeout=self.restart_drain_seconds, kill_after=self.restart_kill_after)
+        # A server with a dead stub waits its whole exit timeout for it: do not wait that long.
+        self.server.stop(drain_timeout=self.config.restart_drain_timeout, kill_after=KILL_MARGIN_SECONDS)
         while not stop_requested.is_set():
             if not self.budget.take(time.monotonic()):
                 log.error(
@@ -102,7 +100,7 @@ class Supervisor:
                 )  # fmt: skip
                 return False
             try:
-                self.server = self.start()
+                self.start()
             except ServerFailed as error:
                 log.error("restart failed: %s", error)
                 stop_requested.wait(timeout=self.interval)

@@ -1,4 +1,4 @@
-"""The one definition of the flags Triton serves with, locally (process.py) and in the server image (container.py).
+"""The one definition of the flags Triton serves with, locally (triton_server.py) and in the server image (container.py).
 
 Explicit model control lets the drain unload the ensembles on stop (drain.py); every model still loads at
 start. The logging, trace and shared-memory APIs answer only requests carrying the operator's admin key;

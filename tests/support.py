@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from server import Endpoints
+from server import free_endpoints
 from server.procfs import children
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ class Launcher:
     """`python -m server` as a subprocess whose output the tests read."""
 
     def __init__(self, repository: Path, workdir: Path, *arguments: str, **environment: str):
-        self.endpoints = Endpoints.on_free_ports()
+        self.endpoints = free_endpoints()
         self.output_file = workdir / "launcher.out"
         command = [
             sys.executable, "-m", "server",

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conversion.repository import DEFAULT_PIPELINE
-from server.process import Endpoints
+from server.config import Endpoints
 
 PROJECT = Path(__file__).resolve().parents[2]
 DOCKER = PROJECT / "docker"

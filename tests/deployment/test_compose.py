@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from server.config import ServingConfig
 from server.threads import LIMIT_VARIABLE
 from store import Location
 from tests.deployment.files import (
@@ -41,6 +42,9 @@ def test_compose_server_has_gpu_shared_memory_ports_and_the_repository():
     assert any(device["driver"] == "nvidia" and "gpu" in device["capabilities"] for device in devices)
     assert server["depends_on"]["conversion"]["condition"] == "service_completed_successfully"
     assert {"TRITON_ADMIN_KEY", "MODEL_REPOSITORY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= set(server["environment"])
+    # Compose sets neither timeout, so the entry's defaults hold (ServingConfig).
+    assert not {"DRAIN_TIMEOUT_SECS", "EXIT_TIMEOUT_SECS"} & set(server["environment"])
+    assert server["stop_grace_period"] == f"{ServingConfig.from_environment({}).termination_grace_period}s"
 
 
 def test_compose_cpu_override_serves_without_a_gpu_on_a_cpu_limit():

@@ -21,8 +21,8 @@ from server.allocator import GLIBC_MMAP_THRESHOLD, TCMALLOC_SETTINGS, find_tcmal
 from server.drain import RepositoryApi, drain
 from server.http_calls import http_get
 from server.installation import TritonInstallation
-from server.object_store import LocalObjectStore
-from server.process import Endpoints
+from harness.object_store import LocalObjectStore
+from server import Endpoints, free_endpoints
 from server.procfs import children, python_stubs
 from server.threads import LIMIT_VARIABLE, THREAD_COUNTS, WAIT_POLICY
 from store import Location, publish, version_manifest
@@ -213,7 +213,7 @@ def environment_of(pid: int) -> dict[str, str]:
 
 
 def test_image_entry_runs_the_real_triton_on_tcmalloc_with_its_bounded_settings(real_tritonserver, tmp_path):
-    endpoints = Endpoints.on_free_ports()
+    endpoints = free_endpoints()
     repository = tmp_path / "empty-repository"
     repository.mkdir()
     env = real_triton_env(real_tritonserver, repository, endpoints)
@@ -265,7 +265,7 @@ def test_the_health_check_is_ready_only_while_every_pipeline_the_entry_serves_is
     pipelines = Repository(several_pipelines_repository).pipelines()
     installation = TritonInstallation.find()
     local = installation.environment()  # the stubs find this venv's packages and libpython
-    endpoints = Endpoints.on_free_ports()
+    endpoints = free_endpoints()
     env = real_triton_env(real_tritonserver, several_pipelines_repository, endpoints, LD_LIBRARY_PATH=local["LD_LIBRARY_PATH"])
     env["PATH"] = os.pathsep.join([str(real_tritonserver), local["PATH"]])
     flags = [

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conversion.repository import DEFAULT_PIPELINE, Pipeline
+from server.config import ServingConfig
 from server.threads import LIMIT_VARIABLE
 from store import Location, version_manifest
 from tests.deployment.files import (
@@ -241,3 +242,9 @@ def test_kustomize_builds_the_cpu_overlay_from_the_base():
     assert cpu == base, "the overlay changes the Deployment only (same Service, HPA, version ConfigMap)"
 
 
+
+
+def test_the_grace_period_allows_the_drain_and_tritons_exit_timeout_the_pod_is_configured_with():
+    plain = {name: variable["value"] for name, variable in environment(triton_container()).items() if "value" in variable}
+    config = ServingConfig.from_environment(plain)
+    assert pod_spec()["terminationGracePeriodSeconds"] == config.termination_grace_period

@@ -10,7 +10,7 @@ import pytest
 
 from clients import Classifier, ClientError, classify
 from harness.eager import EagerClassifier
-from server import Endpoints
+from server import free_endpoints
 from tests.support import PROJECT
 
 PAIRS = [
@@ -103,7 +103,7 @@ def test_cli_reports_a_server_error_and_exits_non_zero(served):
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
 def test_server_down_gives_a_clear_error(protocol):
-    endpoints = Endpoints.on_free_ports()  # nothing listens there
+    endpoints = free_endpoints()  # nothing listens there
     url = endpoints.grpc if protocol == "grpc" else endpoints.http
     with pytest.raises(ClientError, match="cannot reach the Triton server"):
         classify(["hello"], url=url, protocol=protocol, timeout=5)

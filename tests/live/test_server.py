@@ -9,7 +9,7 @@ import pytest
 
 from clients import classify
 from conversion.repository import Pipeline
-from server import Endpoints, ServerFailed, TritonServer, start_on_free_ports
+from server import ServerFailed, ServingConfig, TritonServer, free_endpoints, start_on_free_ports
 from tests.support import Launcher
 from tests.texts import LONG_TEXT
 
@@ -37,7 +37,7 @@ def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_reposi
 
 def test_an_empty_repository_is_refused(tmp_path):
     with pytest.raises(ServerFailed, match="holds no model"):
-        TritonServer(tmp_path, Endpoints.on_free_ports()).start()
+        TritonServer(ServingConfig(str(tmp_path), free_endpoints())).start()
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])

@@ -18,8 +18,8 @@ from clients import classify
 from conversion.repository import Pipeline, Repository
 from harness.checkpoint_kinds import KINDS
 from harness.eager import EagerClassifier
-from server.object_store import LocalObjectStore
-from server.process import free_ports
+from harness.object_store import LocalObjectStore
+from server.triton_server import free_ports
 from store import Location, fetch
 from store import version_manifest
 from tests.support import PROJECT, READY_MARKER, Launcher

@@ -4,10 +4,10 @@ watch, the restart budget and the removal of abandoned backend copies."""
 import os
 import subprocess
 
-from server import Endpoints, TritonServer
+from server import ServingConfig, TritonServer
 from server.drain import finished
 from server.installation import TritonInstallation
-from server.process import BACKENDS_PREFIX, backends_folder, load_failures
+from server.triton_server import BACKENDS_PREFIX, backends_folder, load_failures
 from server.supervisor import HealthWatch, RestartBudget
 from server.triton_flags import restricted_api_flags
 
@@ -32,7 +32,7 @@ def test_the_drain_is_finished_once_no_ensemble_is_loaded_or_unloading():
 
 
 def test_binds_loopback_with_production_flags(tmp_path):
-    command = TritonServer(tmp_path, Endpoints()).command(TritonInstallation.find(), backends=tmp_path)
+    command = TritonServer(ServingConfig(str(tmp_path))).command(TritonInstallation.find(), backends=tmp_path)
     for flag in (
         "--http-address=127.0.0.1",
         "--grpc-address=127.0.0.1",
@@ -43,19 +43,19 @@ def test_binds_loopback_with_production_flags(tmp_path):
         "--exit-on-error=true",
     ):
         assert flag in command
-    verbose = TritonServer(tmp_path, Endpoints(), extra_args=("--log-verbose=1",)).command(TritonInstallation.find(), backends=tmp_path)
+    verbose = TritonServer(ServingConfig(str(tmp_path)), extra_args=("--log-verbose=1",)).command(TritonInstallation.find(), backends=tmp_path)
     assert verbose[-1] == "--log-verbose=1", "extra arguments go last"
 
 
 def test_admin_apis_are_restricted_with_the_operator_key_or_a_random_one(tmp_path):
     installation = TritonInstallation.find()
-    keyed = TritonServer(tmp_path, Endpoints(), admin_key="s3cret").command(installation, backends=tmp_path)
+    keyed = TritonServer(ServingConfig(str(tmp_path), admin_key="s3cret")).command(installation, backends=tmp_path)
     restricted = "logging,trace,shared-memory:admin-key=s3cret"
     assert f"--http-restricted-api={restricted}" in keyed
     assert f"--grpc-restricted-protocol={restricted}" in keyed
 
-    first, second = (TritonServer(tmp_path, Endpoints()) for _ in range(2))
-    assert first.admin_key != second.admin_key and len(first.admin_key) == 64
+    first, second = (TritonServer(ServingConfig(str(tmp_path))) for _ in range(2))
+    assert first.config.admin_key != second.config.admin_key and len(first.config.admin_key) == 64
     # Load and unload: a key of the launcher's own for every server, whatever the operator's key.
     assert first.repository_key != second.repository_key and len(first.repository_key) == 64
     repository_api = f"model-repository:repository-key={first.repository_key}"

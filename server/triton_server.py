@@ -1,22 +1,23 @@
 """Start the Triton server, wait until every model is ready, and stop it without dropping requests."""
 
-import ctypes
 import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
+from . import processes
+from .config import Endpoints, ServingConfig
 from .drain import drain
 from .http_calls import http_get
 from .installation import TritonInstallation
-from .procfs import alive, dead_stubs, python_stubs, stub_shared_memory
+from .procfs import alive, stub_shared_memory
+from .stub_watch import StubWatch
 from .triton_flags import new_key, serving_flags
 
 log = logging.getLogger(__name__)
@@ -42,29 +43,9 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
             sock.close()
 
 
-@dataclass(frozen=True)
-class Endpoints:
-    host: str = "127.0.0.1"
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
-
-    @classmethod
-    def on_free_ports(cls, host: str = "127.0.0.1") -> "Endpoints":
-        """On three free ports (see free_ports)."""
-        return cls(host, *free_ports(3, host))
-
-    @property
-    def http(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
-
-    @property
-    def grpc(self) -> str:
-        return f"{self.host}:{self.grpc_port}"
-
-    @property
-    def metrics(self) -> str:
-        return f"http://{self.host}:{self.metrics_port}/metrics"
+def free_endpoints(host: str = "127.0.0.1") -> Endpoints:
+    """Endpoints on three free ports (see free_ports)."""
+    return Endpoints(host, *free_ports(3, host))
 
 
 def backends_folder(temporary: Path | None = None) -> Path:
@@ -95,51 +76,41 @@ def load_failures(log_text: str) -> dict[str, str]:
     return {match["model"]: match["reason"].split("\\n")[0].strip() for match in _LOAD_FAILURE.finditer(log_text)}
 
 
-def _die_with_parent():
-    """Runs in the child before exec: the server gets SIGTERM if the launcher dies."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class TritonServer:
-    """One tritonserver process serving a model repository.
+    """One tritonserver process serving the folder `config.repository` (ServingConfig, config.py).
 
     Use as a context manager, or call start() and stop(). The server runs in its own session so
     that a terminal's Ctrl-C reaches only the launcher, which drains before stopping it.
     """
 
-    def __init__(
-        self,
-        repository: Path,
-        endpoints: Endpoints = Endpoints(),
-        log_file: Path | None = None,
-        exit_timeout: int = 30,
-        extra_args: tuple[str, ...] = (),
-        admin_key: str | None = None,
-        open_model_control: bool = False,
-    ):
-        self.repository = Path(repository).resolve()
-        self.endpoints = endpoints
-        self.log_file = Path(log_file or Path("logs") / time.strftime("tritonserver-%Y%m%d-%H%M%S.log")).resolve()
-        self.exit_timeout = exit_timeout
-        self.extra_args = extra_args
+    def __init__(self, config: ServingConfig, extra_args: tuple[str, ...] = ()):
+        log_file = config.log_file or Path("logs") / time.strftime("tritonserver-%Y%m%d-%H%M%S.log")
         # Without a key from the operator, a random one nobody knows: the restricted APIs are then closed.
-        self.admin_key = admin_key or new_key()
+        self.config = replace(config, log_file=Path(log_file).resolve(), admin_key=config.admin_key or new_key())
+        self.extra_args = extra_args
+        self.repository = Path(config.repository).resolve()
         self.repository_key = new_key()
-        # Load and unload open to every client, for tools that load config variants (Model Analyzer's remote mode).
-        self.open_model_control = open_model_control
         self.models = repository_models(self.repository)
         self.process: subprocess.Popen | None = None
-        self.stubs: dict[str, int] = {}  # model instance → stub pid, once ready
+        self.stub_watch: StubWatch | None = None  # once ready
         self._backends: Path | None = None
         self._shared_memory: list[Path] = []
 
+    @property
+    def endpoints(self) -> Endpoints:
+        return self.config.endpoints
+
+    @property
+    def log_file(self) -> Path:
+        return self.config.log_file
+
     def command(self, installation: TritonInstallation, backends: Path) -> list[str]:
         """The shared serving flags (triton_flags.py), then this launcher's own: loopback, ports, backends."""
-        host, endpoints = self.endpoints.host, self.endpoints
+        config, host, endpoints = self.config, self.endpoints.host, self.endpoints
+        repository_key = None if config.open_model_control else self.repository_key
         return [
             str(installation.binary),
-            *serving_flags(str(self.repository), self.admin_key, None if self.open_model_control else self.repository_key, self.exit_timeout),
+            *serving_flags(str(self.repository), config.admin_key, repository_key, config.exit_timeout),
             f"--backend-directory={backends}",
             f"--http-address={host}",
             f"--http-port={endpoints.http_port}",
@@ -151,26 +122,19 @@ class TritonServer:
             *self.extra_args,
         ]
 
-    def start(self, timeout: float = 180.0) -> "TritonServer":
+    def start(self) -> "TritonServer":
+        """Started, and every model ready within the configured ready timeout (ServerFailed otherwise)."""
         if not self.models:
             raise ServerFailed(f"{self.repository} holds no model (no */config.pbtxt)")
         installation = TritonInstallation.find()
         self._backends = installation.assemble_backends(backends_folder())
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        env = installation.environment()
-        with open(self.log_file, "wb") as log_stream:
-            self.process = subprocess.Popen(
-                self.command(installation, self._backends),
-                stdin=subprocess.DEVNULL,
-                stdout=log_stream,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
+        self.log_file.unlink(missing_ok=True)
+        command = self.command(installation, self._backends)
+        self.process = processes.start(command, self.log_file, installation.environment(), own_session=True, die_with_parent=True)
         log.info("tritonserver started (pid %d), log: %s", self.process.pid, self.log_file)
         try:
-            self.wait_until_ready(timeout)
+            self.wait_until_ready()
         except BaseException:
             self.stop(drain_timeout=0)
             raise
@@ -183,28 +147,25 @@ class TritonServer:
     def unready_models(self) -> list[str]:
         return [model for model in self.models if not self.model_ready(model)]
 
+    @property
+    def stubs(self) -> dict[str, int]:
+        """Model instance → the pid of its Python stub, recorded when the server became ready."""
+        return self.stub_watch.stubs if self.stub_watch else {}
+
     def dead_stubs(self) -> list[str]:
-        """Model instances whose Python stub has died since the server became ready.
+        """Model instances whose Python stub has died since the server became ready (stub_watch.py)."""
+        return self.stub_watch.dead() if self.stub_watch else []
 
-        Triton 2.51 neither restarts such a stub nor marks its model unready: requests to it fail
-        with "Stub process '<instance>' is not healthy" until the server is restarted.
-        """
-        return dead_stubs(self.process.pid, self.stubs)
-
-    def wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise ServerFailed(self._failure_report(f"tritonserver exited with code {self.process.returncode}"))
-            waiting = self.unready_models()
-            if not waiting:
-                log.info("all models ready: %s", ", ".join(self.models))
-                self.stubs = python_stubs(self.process.pid)
-                self._shared_memory = stub_shared_memory(self.process.pid)
-                return
-            if time.monotonic() > deadline:
-                raise ServerFailed(self._failure_report(f"not ready after {timeout:.0f} s: {', '.join(waiting)}"))
-            time.sleep(0.5)
+    def wait_until_ready(self) -> None:
+        timeout = self.config.ready_timeout
+        try:
+            processes.wait_until_ready(self.process, lambda: not self.unready_models(), timeout, "tritonserver")
+        except processes.ProcessFailed as failure:
+            waiting = "" if self.process.poll() is not None else f": {', '.join(self.unready_models())}"
+            raise ServerFailed(self._failure_report(f"{failure}{waiting}")) from None
+        log.info("all models ready: %s", ", ".join(self.models))
+        self.stub_watch = StubWatch(self.process.pid)
+        self._shared_memory = stub_shared_memory(self.process.pid)
 
     def _failure_report(self, summary: str) -> str:
         text = self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""
@@ -220,19 +181,15 @@ class TritonServer:
         """Close the ensembles and wait until none of their requests is in flight (drain.py); False at the timeout."""
         return drain(self.endpoints.http, self.repository_key, timeout, running=lambda: self.process.poll() is None)
 
-    def stop(self, drain_timeout: float = 10.0, kill_after: float | None = None) -> int | None:
-        """Let in-flight requests finish, then SIGTERM, then SIGKILL after `kill_after` (the exit timeout + 5 s)."""
-        kill_after = self.exit_timeout + 5 if kill_after is None else kill_after
+    def stop(self, drain_timeout: float | None = None, kill_after: float | None = None) -> int | None:
+        """Let in-flight requests finish (up to the configured drain timeout), then SIGTERM, then SIGKILL
+        after `kill_after` (by default the exit timeout and a margin, ServingConfig.kill_after)."""
+        drain_timeout = self.config.drain_timeout if drain_timeout is None else drain_timeout
+        kill_after = self.config.kill_after if kill_after is None else kill_after
         if self.process is not None and self.process.poll() is None:
             if drain_timeout > 0 and not self.drain(drain_timeout):
                 log.warning("ensemble requests still in flight after %.0f s; stopping anyway", drain_timeout)
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                log.warning("tritonserver did not exit within %.0f s; killing it", kill_after)
-                self.process.kill()
-                self.process.wait()
+            processes.stop(self.process, kill_after, "tritonserver")
             log.info("tritonserver exited with code %d", self.process.returncode)
         for region in self._shared_memory:
             region.unlink(missing_ok=True)
@@ -251,13 +208,15 @@ class TritonServer:
         self.stop()
 
 
-def start_on_free_ports(repository: Path, log_file: Path, attempts: int = 3, **options) -> TritonServer:
-    """A started server on free loopback ports, retrying when a port was taken in between."""
+def start_on_free_ports(repository: Path, log_file: Path, attempts: int = 3, **settings) -> TritonServer:
+    """A started server on free loopback ports, retrying when a port was taken in between. `settings` are
+    ServingConfig's (admin_key, open_model_control, ...)."""
+    config = ServingConfig(str(repository), log_file=log_file, **settings)
     for _ in range(attempts - 1):
         try:
-            return TritonServer(repository, Endpoints.on_free_ports(), log_file=log_file, **options).start()
+            return TritonServer(replace(config, endpoints=free_endpoints())).start()
         except ServerFailed as error:
             if "already in use" not in str(error):
                 raise
             log.warning("port conflict, retrying on other ports: %s", error)
-    return TritonServer(repository, Endpoints.on_free_ports(), log_file=log_file, **options).start()
+    return TritonServer(replace(config, endpoints=free_endpoints())).start()

@@ -6,7 +6,7 @@ One `weed server` process holds a master, a volume server, a filer and the S3 ga
 its own free port; one identity (the access key and secret it is given) may read and write. SeaweedFS takes about 15 s to
 exit on SIGTERM, so stop() allows a short grace and then kills it by its process id.
 
-    python -m server.object_store --data store-data --port 8333
+    python -m harness.object_store --data store-data --port 8333
 """
 
 import argparse
@@ -18,13 +18,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .process import free_ports
+from server import processes
+from server.triton_server import free_ports
 
 log = logging.getLogger(__name__)
 
@@ -89,37 +89,28 @@ class LocalObjectStore:
         ]  # fmt: skip
         # SeaweedFS makes the identity in these variables its S3 administrator; nothing else gets in.
         environment = {**os.environ, **self.credentials}
-        with open(self.data / "weed.log", "ab") as output:
-            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=environment)
-        self._wait_until_ready(timeout)
+        self.process = processes.start(command, self.data / "weed.log", environment)
+        try:
+            client = self.client()
+            processes.wait_until_ready(self.process, lambda: self._answers(client), timeout, "SeaweedFS", interval=0.25)
+        except processes.ProcessFailed as failure:
+            self.stop()
+            raise ObjectStoreFailed(f"{failure}; see {self.data / 'weed.log'}") from None
         log.info("SeaweedFS S3 at %s (pid %d, data %s)", self.endpoint, self.process.pid, self.data)
         return self
 
-    def _wait_until_ready(self, timeout: float) -> None:
-        """Until an authenticated request succeeds: the gateway answers before its filer is reachable."""
-        client = self.client()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise ObjectStoreFailed(f"SeaweedFS exited with {self.process.returncode}; see {self.data / 'weed.log'}")
-            try:
-                client.list_buckets()
-                return
-            except (BotoCoreError, ClientError) as error:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ObjectStoreFailed(f"SeaweedFS not ready after {timeout:.0f} s: {error}") from None
-                time.sleep(0.25)
+    @staticmethod
+    def _answers(client) -> bool:
+        """Whether an authenticated request succeeds: the gateway answers before its filer is reachable."""
+        try:
+            client.list_buckets()
+            return True
+        except (BotoCoreError, ClientError):
+            return False
 
     def stop(self, grace: float = 2.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            processes.stop(self.process, grace, "SeaweedFS")
 
     def __enter__(self) -> "LocalObjectStore":
         return self.start()
@@ -129,7 +120,7 @@ class LocalObjectStore:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.object_store", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m harness.object_store", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--data", type=Path, default=Path("store-data"), help="folder SeaweedFS keeps its data in")
     parser.add_argument("--port", type=int, default=8333, help="S3 port on 127.0.0.1")
