@@ -55,10 +55,9 @@ def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
             """
 Raw UTF-8 text → token ids and attention mask (and token type ids where the model has them).
 The tokenizer.json beside model.py is written by `python -m conversion` with the model's truncation
-length and padding token. Every text is padded to the model's maximum length: Triton batches only
-requests of equal shape and closes a batch at the first one that differs, so one shape lets the
-classifier's dynamic batcher join everything queued. The classifier's TorchScript module sorts each
-batch by length and trims the padding per group (conversion/length_grouping.py).
+length and padding token. Every text is padded to the model's maximum length, one shape for the
+classifier's dynamic batcher, whose TorchScript module trims the padding per group of similar length
+(conversion/length_grouping.py says why).
 """,
             pipeline.model("tokenizer"),
             'backend: "python"',
@@ -92,9 +91,8 @@ clients calling the classifier directly get correct logits too.
         _tensors("input", inputs),
         _tensors("output", [Tensor("OUTPUT__0", "TYPE_FP32", "-1")]),
         """\
-# One instance using every core (torch's default intra-op threads). Measured on 2 cores at
-# c=200: 1 instance x 2 threads 101 texts/s, p50 13 ms at c=1; 2 instances x 1 thread
-# 103 texts/s but p50 20 ms at c=1; 2 instances x 2 threads oversubscribe the cores: 45 texts/s.
+# One instance using every core (torch's default intra-op threads): as fast as two of one thread
+# each and faster at c=1 (benchmarks/results/settings.md).
 instance_group [ { count: 1, kind: KIND_AUTO } ]
 dynamic_batching { }
 parameters: { key: "INFERENCE_MODE", value: { string_value: "true" } }

@@ -1,7 +1,8 @@
 """Length-aware batching inside the TorchScript module, so Triton can batch texts of any length.
 
-Triton's dynamic batcher joins only requests of equal shape. The tokenizer therefore pads every
-text to the model's maximum length, and this module, scripted around the traced classifier, undoes
+Triton's dynamic batcher joins only requests of equal shape, and closes a batch at the first queued
+request whose shape differs. The tokenizer therefore pads every text to the model's maximum length,
+so one shape lets the batcher join everything queued, and this module, scripted around the traced classifier, undoes
 that padding per group: it sorts a batch's rows by how far their attention mask reaches, cuts them
 into sub-batches of at most a token budget (rows × longest row; one for the CPU, one for a GPU),
 trims each sub-batch to its own longest row, and puts the logits back in request order. Padding is paid per group of similar

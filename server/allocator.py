@@ -1,18 +1,12 @@
 """The memory allocator that Triton and its Python stubs run with: tcmalloc where it is installed.
 
 glibc's malloc raises its mmap threshold as large blocks are freed, after which tensors of every
-shape come from the heap and fragment it: under load the classifier stub grew by a third in five
-minutes. Fixing the threshold (MALLOC_MMAP_THRESHOLD_) stops the growth but maps and faults in
-every tensor over 1 MiB afresh, which cost the classifier 15 % of its throughput. tcmalloc, which
-Triton's documentation recommends for memory growth and the NGC image ships, does neither.
-Measured in one process on 2 cores, batches of 61 texts of 9-60 tokens through model.pt for 30 s:
-glibc 71.5 texts/s (peak RSS 571 MiB), glibc with the fixed threshold 60.4 (495 MiB),
-jemalloc 72.2 (447 MiB), tcmalloc 77.6 (444 MiB).
-
-tcmalloc keeps what is freed in per-thread caches and its page heap. tritonserver runs about 140
-threads, and under constant load it grew by 10 MiB in 30 minutes while its live heap stayed at
-10.5 MiB (gperftools' heap profiler, every 3 minutes): memory the allocator held, not a leak.
-TCMALLOC_SETTINGS bounds the thread caches and returns freed pages to the system sooner.
+shape come from the heap and fragment it: under load the classifier stub grows. Fixing the threshold
+(MALLOC_MMAP_THRESHOLD_) stops the growth but maps and faults in every tensor over 1 MiB afresh,
+which slows the classifier. tcmalloc, which Triton's documentation recommends for memory growth and
+the NGC image ships, does neither. tcmalloc keeps what is freed in per-thread caches and its page
+heap, which tritonserver's many threads multiply: TCMALLOC_SETTINGS bounds the thread caches and
+returns freed pages to the system sooner. The measurements: benchmarks/results/settings.md.
 """
 
 import logging

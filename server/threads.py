@@ -4,8 +4,8 @@ process may use, not to the machine's cores.
 torch 2.13 sizes its intra-op pool from the machine's physical cores and ignores a cgroup CPU quota
 (a Kubernetes CPU limit, docker's --cpus), and its OpenMP threads spin about 3 ms at every barrier
 before they sleep. When another process holds a core, every parallel region waits for a thread that
-is not running: on 2 cores with two busy-loop processes beside it, the served pipeline fell from
-196 to 13 texts/s. So tritonserver starts with the thread counts of the CPU it may use (affinity,
+is not running, and the served pipeline collapses beside busy processes (benchmarks/results/settings.md).
+So tritonserver starts with the thread counts of the CPU it may use (affinity,
 then the cgroup quota, then the limit Kubernetes passes down) and a short spin (WAIT_POLICY). Its
 Python stubs and the native libtorch backend inherit that environment; libgomp reads it once, when
 it loads, so it must be set before the server starts, which is why it is set here.
@@ -22,12 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# Idle OpenMP threads spin about 30 µs, not libgomp's 3 ms, then sleep. Chosen by measurement
-# (python -m benchmarks.wait_policy, benchmarks/results/wait-policy/), served on 2 cores: beside two busy
-# loops, 26 texts/s at c=64 with 3000 spins or 1000, 17 with 10000 and 4 with the default; idle, 3000 spins
-# matched or beat the others on long and short texts and at c=1 (fewer spins slowed short texts, where
-# threads sleep between many small parallel regions). Two classifier instances of one thread each carried
-# more beside the busy loops but added 6 ms at c=1.
+# Idle OpenMP threads spin about 30 µs, not libgomp's 3 ms, then sleep: chosen by measurement
+# (python -m benchmarks.wait_policy; the figures in benchmarks/results/settings.md).
 WAIT_POLICY = {"GOMP_SPINCOUNT": "3000"}
 # The thread counts torch (OpenMP and MKL) and HF tokenizers (rayon) read at start.
 THREAD_COUNTS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")

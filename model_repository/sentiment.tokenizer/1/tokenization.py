@@ -52,11 +52,9 @@ def text_limit(tokenizer: Tokenizer, max_length: int) -> int:
 
 @dataclass
 class TextEncoder:
-    """A fast tokenizer that pads every text (or pair) to the model's maximum length.
-
-    Triton batches only requests of the same shape, so one shape for every request lets the
-    classifier's dynamic batcher join everything queued; the classifier's TorchScript module
-    groups rows by length and trims the padding per group (conversion/length_grouping.py).
+    """A fast tokenizer that pads every text (or pair) to the model's maximum length: one shape for the
+    classifier's dynamic batcher, whose module trims the padding per group (conversion/length_grouping.py
+    says why).
     Pairs are encoded with the tokenizer's own pair template and truncated longest side first,
     as Hugging Face's tokenizers do by default.
     """
