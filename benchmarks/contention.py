@@ -6,12 +6,13 @@ enabled); `QuotaUnavailable` says why when the machine offers neither.
 """
 
 import os
-import subprocess
 import sys
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from server import processes
 
 BUSY_LOOP = "while True: pass"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -24,13 +25,12 @@ class QuotaUnavailable(RuntimeError):
 @contextmanager
 def busy_loops(count: int):
     """`count` processes that each keep one core busy, for as long as the block runs."""
-    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
+    loops = [processes.start([sys.executable, "-c", BUSY_LOOP]) for _ in range(count)]
     try:
         yield loops
     finally:
         for loop in loops:
-            loop.kill()
-            loop.wait()
+            processes.stop(loop, grace=1, name="a busy loop")
 
 
 @dataclass(frozen=True)
