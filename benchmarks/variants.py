@@ -22,22 +22,8 @@ def converted(options: ConversionOptions) -> Pipeline:
 
 
 def same_conversion(pipeline: Pipeline, destination: Path, **changes) -> ConversionOptions:
-    """The options that converted `pipeline` (from its manifest), writing the pipeline of the same
-    name into `destination`, with `changes` applied. The token budget is measured again."""
-    record = pipeline.manifest()
-    prototypes, adapter = record.zero_shot_prototypes, record.adapter
-    head = prototypes or adapter
-    options = {
-        "name": pipeline.name,
-        "pairs": record.pairs,
-        "problem_type": None if head else record.problem_type,
-        "labels": None if head else record.labels,
-        "max_length": record.max_length,
-        "prototypes": Path(prototypes) if prototypes else None,
-        "adapter": Path(adapter) if adapter and not prototypes else None,
-        "quantize": record.quantize,
-    }
-    return ConversionOptions(record.source, destination, **{**options, **changes})
+    """The options that converted `pipeline`, writing the pipeline of the same name into `destination`."""
+    return ConversionOptions.from_manifest(pipeline.manifest(), destination, **{"name": pipeline.name, **changes})
 
 
 def sequence_classifier_checkpoint(pipeline: Pipeline) -> Path | None:

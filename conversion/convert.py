@@ -49,25 +49,73 @@ class ConversionOptions:
         options.setdefault("prototypes", zero_shot.DEFAULT_PROTOTYPES)
         return cls(checkpoint.default_model_folder(), **options)
 
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, model_repository: Path, **changes) -> "ConversionOptions":
+        """The options that converted a pipeline, from its manifest, writing into `model_repository`
+        with `changes` applied. The token budget is not carried over: conversion measures it again."""
+        prototypes, adapter_file = manifest.zero_shot_prototypes, manifest.adapter
+        sentence_head = prototypes or adapter_file
+        recorded = {
+            "pairs": manifest.pairs,
+            "problem_type": None if sentence_head else manifest.problem_type,
+            "labels": None if sentence_head else manifest.labels,
+            "max_length": manifest.max_length,
+            "prototypes": Path(prototypes) if prototypes else None,
+            "adapter": Path(adapter_file) if adapter_file and not prototypes else None,  # prototypes first, as classifier_module
+            "quantize": manifest.quantize,
+        }
+        return cls(manifest.source, model_repository, **{**recorded, **changes})
+
+    @property
+    def sentence_head(self) -> bool:
+        """A head of this project's on a sentence encoder (prototypes or an adapter), not a sequence classifier's own."""
+        return bool(self.prototypes or self.adapter)
+
     def check(self) -> None:
         if self.problem_type is not None and self.problem_type not in checkpoint.PROBLEM_TYPES:
             raise ConversionError(f"--problem-type must be one of {', '.join(checkpoint.PROBLEM_TYPES)}, not {self.problem_type!r}")
-        if (self.prototypes or self.adapter) and (self.pairs or self.problem_type):
+        if self.sentence_head and (self.pairs or self.problem_type):
             raise ConversionError("--pairs and --problem-type apply to sequence classifiers, not to --prototypes or --adapter heads")
         if self.prototypes and self.adapter:
             raise ConversionError("--prototypes and --adapter are two heads for one encoder: choose one")
-        if (self.prototypes or self.adapter) and self.labels:
+        if self.sentence_head and self.labels:
             raise ConversionError("--labels does not apply with --prototypes or --adapter: their file names the labels")
 
 
-def load_model(options: ConversionOptions):
-    if options.prototypes or options.adapter:
+@dataclass(frozen=True)
+class Head:
+    """A checkpoint loaded under the classifier head its options name: what conversion traces and
+    harness.eager.EagerClassifier runs."""
+
+    tokenizer: transformers.PreTrainedTokenizerBase  # the Hugging Face tokenizer
+    model: transformers.PreTrainedModel  # as loaded: a sequence classifier or a sentence encoder
+    serving: tokenizers.Tokenizer  # the fast tokenizer, truncating at the max length
+    labels: list[str]  # in logit order
+    module: torch.nn.Module  # eager, fp32: (input_ids, attention_mask[, token_type_ids]) → logits
+
+    @property
+    def max_length(self) -> int:
+        return self.serving.truncation["max_length"]
+
+
+def build_head(options: ConversionOptions) -> Head:
+    """Load `options.model` under its head: the checkpoint's own, label prototypes or a trained adapter."""
+    tokenizer = checkpoint.load_tokenizer(options.model, options.trust_remote_code)
+    model = load_model(options)
+    max_length = options.max_length or checkpoint.default_max_length(tokenizer, model)
+    serving = export.serving_tokenizer(tokenizer, max_length)
+    labels, module = classifier_module(options, model, serving)
+    return Head(tokenizer, model, serving, labels, module)
+
+
+def load_model(options: ConversionOptions) -> transformers.PreTrainedModel:
+    if options.sentence_head:
         return checkpoint.load_encoder(options.model, options.trust_remote_code)
     return checkpoint.load_sequence_classifier(options.model, options.trust_remote_code)
 
 
 def classifier_module(options: ConversionOptions, model, serving) -> tuple[list[str], torch.nn.Module]:
-    """The eager (input_ids, attention_mask) → logits module and its label names, in logit order."""
+    """The eager (input_ids, attention_mask[, token_type_ids]) → logits module and its label names, in logit order."""
     if options.prototypes:
         return zero_shot.build(model, serving, zero_shot.load_examples(options.prototypes))
     if options.adapter:
@@ -111,14 +159,11 @@ def convert(options: ConversionOptions) -> Manifest:
 
     checkpoint.check_source(options.model)
     log.info("loading %s as pipeline %r", options.model, pipeline.name)
-    tokenizer = checkpoint.load_tokenizer(options.model, options.trust_remote_code)
-    model = load_model(options)
-    max_length = options.max_length or checkpoint.default_max_length(tokenizer, model)
-    serving = export.serving_tokenizer(tokenizer, max_length)
-    labels, module = classifier_module(options, model, serving)
-    head = head_of(options, model)
-    log.info("labels %s, max length %d tokens, %s", labels, max_length, ", ".join(f"{key} {value}" for key, value in head.items()))
-    pairs, token_types = head["pairs"], head["token_types"]
+    head = build_head(options)
+    serving, module = head.serving, head.module
+    kind = head_of(options, head.model)
+    log.info("labels %s, max length %d tokens, %s", head.labels, head.max_length, ", ".join(f"{key} {value}" for key, value in kind.items()))
+    pairs, token_types = kind["pairs"], kind["token_types"]
     accuracy = None
     if options.quantize:
         fp32, module = module, quantize.dynamic_int8(module)
@@ -144,24 +189,24 @@ def convert(options: ConversionOptions) -> Manifest:
     refuse_beyond_tolerance("length-grouping", exact_difference, options.tolerance)
 
     pipeline_difference = None
-    if not (options.prototypes or options.adapter or options.quantize):
+    if not (options.sentence_head or options.quantize):
         log.info("verifying the served values against Hugging Face's text-classification pipeline")
-        pipeline_difference = served.pipeline_difference(model, tokenizer, grouped, serving, head["function"], pairs, token_types)
+        pipeline_difference = served.pipeline_difference(head.model, head.tokenizer, grouped, serving, kind["function"], pairs, token_types)
         refuse_beyond_tolerance("served", pipeline_difference, options.tolerance, "Hugging Face's pipeline")
 
     manifest = Manifest(
         source=options.model,
         zero_shot_prototypes=str(options.prototypes) if options.prototypes else None,
         adapter=str(options.adapter) if options.adapter else None,
-        labels=labels,
-        max_length=max_length,
+        labels=head.labels,
+        max_length=head.max_length,
         max_abs_difference=difference,
         grouped_max_abs_difference=grouped_difference,
         pipeline_max_abs_difference=pipeline_difference,
         token_budget=budget,
         quantize=options.quantize,
         quantization_accuracy_change=accuracy,
-        **head,
+        **kind,
         libraries={"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
     )
     for path in write_pipeline(pipeline, grouped, serving, manifest):
@@ -172,7 +217,7 @@ def convert(options: ConversionOptions) -> Manifest:
 
 def head_of(options: ConversionOptions, model) -> dict:
     """The head's kind as conversion.json records it: problem type, served function, pairs, token types."""
-    if options.prototypes or options.adapter:  # a sentence encoder under this project's own softmax head
+    if options.sentence_head:  # a sentence encoder under this project's own softmax head
         return {"problem_type": "single_label_classification", "function": "softmax", "pairs": False, "token_types": False}
     if options.problem_type:
         model.config.problem_type = options.problem_type  # Hugging Face's pipeline reads it there too

@@ -1,5 +1,5 @@
 """The eager PyTorch classifier a repository was converted from, with the Hugging Face tokenizer,
-loaded the way conversion loads it (conversion/checkpoint.py).
+loaded the way conversion loads it (conversion.convert.build_head).
 
 Rebuilt from the repository's manifest; tests and the evaluator compare the server against it and
 the benchmark's FastAPI peer serves it.
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from conversion import adapter, checkpoint, export, zero_shot
+from conversion.convert import ConversionOptions, build_head
 from conversion.repository import DEFAULT_PIPELINE, Repository
 from harness.model_code import postprocessing
 
@@ -24,37 +24,22 @@ class EagerClassifier:
         self.function = function  # softmax, sigmoid or none: the served values' (postprocessing.apply)
 
     @classmethod
-    def sequence_classifier(cls, folder: Path | str, max_length: int) -> "EagerClassifier":
-        tokenizer = checkpoint.load_tokenizer(str(folder))
-        model = checkpoint.load_sequence_classifier(str(folder))
-        labels = [model.config.id2label[index] for index in range(model.config.num_labels)]
-        return cls(tokenizer, export.LogitsAdapter(model), labels, max_length)
+    def from_options(cls, options: ConversionOptions, function: str = "softmax") -> "EagerClassifier":
+        """The head conversion builds from `options`, unquantised."""
+        head = build_head(options)
+        return cls(head.tokenizer, head.module, head.labels, head.max_length, function)
 
     @classmethod
     def prototype_classifier(cls, folder: Path | str, prototypes: Path, max_length: int) -> "EagerClassifier":
-        tokenizer = checkpoint.load_tokenizer(str(folder))
-        encoder = checkpoint.load_encoder(str(folder))
-        serving = export.serving_tokenizer(tokenizer, max_length)
-        labels, head = zero_shot.build(encoder, serving, zero_shot.load_examples(prototypes))
-        return cls(tokenizer, head, labels, max_length)
-
-    @classmethod
-    def adapted_classifier(cls, folder: Path | str, adapter_file: Path, max_length: int) -> "EagerClassifier":
-        tokenizer = checkpoint.load_tokenizer(str(folder))
-        labels, head = adapter.build(checkpoint.load_encoder(str(folder)), adapter_file)
-        return cls(tokenizer, head, labels, max_length)
+        """A sentence encoder under label prototypes, with no converted repository behind it."""
+        return cls.from_options(ConversionOptions(str(folder), prototypes=prototypes, max_length=max_length))
 
     @classmethod
     def from_repository(cls, repository: Path, pipeline: str = DEFAULT_PIPELINE) -> "EagerClassifier":
         """The model recorded in a pipeline's manifest, with the labels and function conversion wrote."""
         manifest = Repository(repository).pipeline(pipeline).manifest()
-        if manifest.adapter:
-            eager = cls.adapted_classifier(manifest.source, Path(manifest.adapter), manifest.max_length)
-        elif manifest.zero_shot_prototypes:
-            eager = cls.prototype_classifier(manifest.source, Path(manifest.zero_shot_prototypes), manifest.max_length)
-        else:
-            eager = cls.sequence_classifier(manifest.source, manifest.max_length)
-        eager.labels, eager.function = manifest.labels, manifest.function
+        eager = cls.from_options(ConversionOptions.from_manifest(manifest, repository, name=pipeline), manifest.function)
+        eager.labels = manifest.labels
         return eager
 
     def encoded(self, item: str | tuple[str, str]) -> dict:
