@@ -18,16 +18,18 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, RepositoryError, add_repository_argument
-from server import Endpoints, free_endpoints, start_on_free_ports
+from server import free_endpoints, start_on_free_ports
 from server.allocator import rerun_with_allocator
 
 from . import (
     ceiling, corpus, fastapi_peer, http_load, infinity_peer, peer_server, perf_analyzer, pipeline_cost, report, repositories,
     server_stats, shared_cpu, variants,
 )  # fmt: skip
+from .results import Ceiling, Row, VariantResults
 
 log = logging.getLogger("benchmarks")
 
@@ -37,6 +39,16 @@ TOKENIZER_CONCURRENCY = [8, 64, 200]
 QUICK_CONCURRENCY = [1, 8]
 CEILING_BATCHES = [1, 8, 16, 32, 64]
 PRIMARY = "varied"  # the corpus the peers and the targets use
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a variant is measured on: its corpora, its concurrency levels and the ceiling's texts."""
+
+    corpora: list[str]
+    levels: list[int]
+    ceiling_texts: int
+    latency_texts: int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,75 +78,77 @@ class Run:
         self.settings = perf_analyzer.QUICK if args.quick else perf_analyzer.FULL
         self.http_requests = 20 if args.quick else 300
 
-    def plan(self, variant: str) -> dict:
+    def plan(self, variant: str) -> Plan:
         """Corpora, levels and ceiling size for a variant: roberta-base-sized ones run ten times slower."""
         if self.quick:
-            return {"corpora": [PRIMARY], "levels": self.concurrency, "ceiling_texts": 64, "latency_texts": 16}
+            return Plan(corpora=[PRIMARY], levels=self.concurrency, ceiling_texts=64, latency_texts=16)
         if variant.startswith("roberta-base"):
-            return {"corpora": [PRIMARY], "levels": FEW_LEVELS, "ceiling_texts": 64, "latency_texts": 32}
-        return {"corpora": [PRIMARY, "tweets"], "levels": self.concurrency, "ceiling_texts": 512, "latency_texts": 200}
+            return Plan(corpora=[PRIMARY], levels=FEW_LEVELS, ceiling_texts=64, latency_texts=32)
+        return Plan(corpora=[PRIMARY, "tweets"], levels=self.concurrency, ceiling_texts=512, latency_texts=200)
 
-    def perf(self, model: str, url: str, data: dict, levels: list[int], protocol: str = "grpc", stats_url: str | None = None):
+    def perf(
+        self, model: str, url: str, data: dict, levels: list[int], protocol: str = "grpc", stats_url: str | None = None
+    ) -> list[Row]:
+        """perf_analyzer at each level; with `stats_url`, each row with Triton's statistics over its run."""
         rows = []
         for concurrency in levels:
             before = server_stats.snapshot(stats_url) if stats_url else None
             try:
-                row = perf_analyzer.run(model, url, concurrency, data, self.workdir, protocol, **self.settings)
+                row = Row(**perf_analyzer.run(model, url, concurrency, data, self.workdir, protocol, **self.settings))
             except perf_analyzer.PerfAnalyzerFailed as error:
                 log.warning("  %s c=%d: left out of the report: %s", model, concurrency, error)
                 continue
             if stats_url:
-                row["server"] = server_stats.breakdown(before, server_stats.snapshot(stats_url))
-                row["failed"] = sum(model_stats["failed"] for model_stats in row["server"].values())
+                row = row.with_server(server_stats.breakdown(before, server_stats.snapshot(stats_url)))
             _log_row(model, row)
             rows.append(row)
         return rows
 
-    def http_load(self, name: str, target: http_load.Target, texts: list[str], levels: list[int]) -> list[dict]:
+    def http_load(self, name: str, target: http_load.Target, texts: list[str], levels: list[int]) -> list[Row]:
         rows = []
         for concurrency in levels:
-            rows.append(http_load.run(target, texts, concurrency, self.http_requests))
+            rows.append(Row(**http_load.run(target, texts, concurrency, self.http_requests)))
             _log_row(name, rows[-1])
         return rows
 
 
-def _log_row(name: str, row: dict) -> None:
+def _log_row(name: str, row: Row) -> None:
     log.info(
         "  %-22s c=%-3d %8.1f texts/s  p50 %7.1f ms  p99 %7.1f ms",
-        name, row["concurrency"], row["throughput"], row["p50_ms"], row["p99_ms"],
+        name, row.concurrency, row.throughput, row.p50_ms, row.p99_ms,
     )  # fmt: skip
 
 
-def measure_triton(run: Run, name: str, pipeline: Pipeline, results: dict[str, dict], with_peers: bool) -> None:
+def measure_triton(run: Run, name: str, pipeline: Pipeline, results: dict[str, VariantResults], with_peers: bool) -> None:
     """The served pipeline on every corpus; with peers, also the tokenizer alone and the client-side design."""
     served = repositories.with_peer_models(pipeline, run.workdir / f"served-{name}")
     server = start_on_free_ports(served.root, run.workdir / f"tritonserver-{name}.log")
-    levels = run.plan(name)["levels"]
+    levels = run.plan(name).levels
     try:
         url, stats = server.endpoints.grpc, server.endpoints.http
         for corpus_name, result in results.items():
             texts = run.corpora[corpus_name]
             corpus_levels = levels if corpus_name == PRIMARY else FEW_LEVELS
             log.info("  served, %s corpus", corpus_name)
-            result["served"] = run.perf(pipeline.name, url, perf_analyzer.text_input_data(texts), corpus_levels, stats_url=stats)
+            result.served = run.perf(pipeline.name, url, perf_analyzer.text_input_data(texts), corpus_levels, stats_url=stats)
         if with_peers:
             texts = run.corpora[PRIMARY]
             result = results[PRIMARY]
             tokenizer = pipeline.model("tokenizer")
-            result["tokenizer_alone"] = run.perf(tokenizer, url, perf_analyzer.text_input_data(texts), run.tokenizer_concurrency, stats_url=stats)
+            result.tokenizer_alone = run.perf(tokenizer, url, perf_analyzer.text_input_data(texts), run.tokenizer_concurrency, stats_url=stats)
             encoder = ceiling.InProcessPipeline(pipeline).encoder
             token_data = perf_analyzer.token_input_data(encoder.token_ids(texts))
             unbatched = repositories.unbatched_classifier(pipeline)
-            result["client_side"] = run.perf(unbatched, url, token_data, levels, stats_url=stats)
+            result.client_side = run.perf(unbatched, url, token_data, levels, stats_url=stats)
         if variants.sequence_classifier_checkpoint(pipeline):
             log.info("  served through the HTTP load generator, for the infinity-emb comparison")
             target = http_load.triton(server.endpoints.http, pipeline.name)
-            results[PRIMARY]["served_http"] = run.http_load(f"{pipeline.name} (HTTP)", target, run.corpora[PRIMARY], levels)
+            results[PRIMARY].served_http = run.http_load(f"{pipeline.name} (HTTP)", target, run.corpora[PRIMARY], levels)
     finally:
         server.stop(drain_timeout=5)
 
 
-def measure_fastapi(run: Run, pipeline: Pipeline, levels: list[int]) -> list[dict]:
+def measure_fastapi(run: Run, pipeline: Pipeline, levels: list[int]) -> list[Row]:
     endpoints = free_endpoints()
     env = {**os.environ, **fastapi_peer.environment(pipeline)}
     command = [
@@ -146,7 +160,7 @@ def measure_fastapi(run: Run, pipeline: Pipeline, levels: list[int]) -> list[dic
         return run.perf(pipeline.name, url, perf_analyzer.text_input_data(run.corpora[PRIMARY]), levels, protocol="http")
 
 
-def measure_infinity(run: Run, name: str, pipeline: Pipeline, checkpoint: Path, levels: list[int]) -> list[dict] | str:
+def measure_infinity(run: Run, name: str, pipeline: Pipeline, checkpoint: Path, levels: list[int]) -> list[Row] | str:
     """infinity-emb serving the checkpoint the variant was converted from, or why it could not run."""
     if infinity_peer.executable() is None:
         return f"not installed: {infinity_peer.VENV} is missing (`make bench` creates it)"
@@ -157,28 +171,26 @@ def measure_infinity(run: Run, name: str, pipeline: Pipeline, checkpoint: Path, 
         return f"did not start: {error}"
 
 
-def measure_variant(run: Run, name: str, pipeline: Pipeline) -> list[dict]:
+def measure_variant(run: Run, name: str, pipeline: Pipeline) -> list[VariantResults]:
     """One result per corpus: the ceiling and the served pipeline, and on the primary corpus the peers."""
     manifest, plan = repositories.measurable(pipeline), run.plan(name)
     log.info("%s: pipeline %s, %s", name, pipeline.name, manifest.source)
     model = json.loads(manifest.to_json())  # the record as conversion.json holds it
     started = time.monotonic()
-    results = {
-        corpus_name: {"variant": name, "corpus": corpus_name, "pipeline": pipeline.name, "models": list(pipeline.models), "model": model}
-        for corpus_name in plan["corpora"]
-    }
-    for corpus_name, result in results.items():
+    results = {}
+    for corpus_name in plan.corpora:
         log.info("  in-process ceiling, %s corpus", corpus_name)
-        texts = run.corpora[corpus_name][: plan["ceiling_texts"]]
-        result["ceiling"] = ceiling.measure(pipeline, texts, CEILING_BATCHES, plan["latency_texts"])
+        texts = run.corpora[corpus_name][: plan.ceiling_texts]
+        measured = Ceiling.from_dict(ceiling.measure(pipeline, texts, CEILING_BATCHES, plan.latency_texts))
+        results[corpus_name] = VariantResults(name, corpus_name, pipeline.name, list(pipeline.models), model, measured)
     measure_triton(run, name, pipeline, results, with_peers=name == "default")
     if name in ("default", "roberta-base"):
-        results[PRIMARY]["fastapi"] = measure_fastapi(run, pipeline, plan["levels"])
+        results[PRIMARY].fastapi = measure_fastapi(run, pipeline, plan.levels)
     checkpoint = variants.sequence_classifier_checkpoint(pipeline)
     if checkpoint:
-        results[PRIMARY]["infinity"] = measure_infinity(run, name, pipeline, checkpoint, plan["levels"])
+        results[PRIMARY].infinity = measure_infinity(run, name, pipeline, checkpoint, plan.levels)
     for result in results.values():
-        result["seconds"] = time.monotonic() - started
+        result.seconds = time.monotonic() - started
     return list(results.values())
 
 
@@ -224,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             for results in measure_variant(run, name, build_variant(name, built, run.workdir)):
                 all_results.append(results)
-                report.write_variant(results, args.output / name / results["corpus"])
+                report.write_variant(results, args.output / name / results.corpus)
         sections = measure_default_pipeline(run, default, args.output) if "default" in names and not args.quick else []
         report.write_summary(all_results, args.output, report.conditions(run.corpora, run.concurrency, args.quick), sections)
     log.info("report: %s", args.output / "report.md")

@@ -12,7 +12,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from server import Endpoints, free_endpoints
+from server import free_endpoints
 
 from . import peer_server
 

@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from server import allocator
+
+from .results import Ceiling, Conditions, Row, VariantResults
 
 SYSTEMS = {
     "served": "Triton ensemble (perf_analyzer, gRPC)",
@@ -23,75 +26,69 @@ SYSTEMS = {
 GOALS = {"ceiling": 0.85, "fastapi": 2.0, "infinity": 1.0, "latency_ms": 3.0}
 
 
-def conditions(corpora: dict[str, list[str]], concurrency: list[int], quick: bool) -> dict:
+def conditions(corpora: dict[str, list[str]], concurrency: list[int], quick: bool) -> Conditions:
     texts = {}
     for name, corpus in corpora.items():
         words = [len(text.split()) for text in corpus]
         texts[name] = f"{len(corpus)} generated texts, {min(words)}–{max(words)} words (median {statistics.median(words):.0f})"
-    return {
-        "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-        "corpora": texts,
-        "concurrency": concurrency,
-        "allocator": allocator.in_use(dict(os.environ)),
-        "mode": "quick smoke run" if quick else "full",
-    }
+    return Conditions(
+        machine=f"{os.cpu_count()} cores, {platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        corpora=texts,
+        concurrency=concurrency,
+        allocator=allocator.in_use(dict(os.environ)),
+        mode="quick smoke run" if quick else "full",
+    )
 
 
-def rows_of(results: dict, system: str) -> list[dict]:
-    """A system's measured rows; a peer that could not run holds the reason instead."""
-    rows = results.get(system)
-    return rows if isinstance(rows, list) else []
+def at(rows: list[Row], concurrency: int) -> Row | None:
+    return next((row for row in rows if row.concurrency == concurrency), None)
 
 
-def at(rows: list[dict], concurrency: int) -> dict | None:
-    return next((row for row in rows if row["concurrency"] == concurrency), None)
-
-
-def targets(results: dict) -> list[tuple[str, str, str]]:
+def targets(results: VariantResults) -> list[tuple[str, str, str]]:
     """(target, measured, verdict) rows for the figures the project promises."""
-    rows, served, ceiling = [], results["served"], results["ceiling"]
+    rows, served, ceiling = [], results.served, results.ceiling
 
     def check(name: str, value: float, goal: float, unit: str = "×") -> None:
         rows.append((name, f"{value:.2f}{unit} (goal ≥ {goal}{unit})", "met" if value >= goal else "missed"))
 
-    levels = [level for level in (64, 200) if at(served, level)] or [served[-1]["concurrency"]]
+    levels = [level for level in (64, 200) if at(served, level)] or [served[-1].concurrency]
     for level in levels:
         busy = at(served, level)
-        check(f"served / better ceiling at c={level}", busy["throughput"] / ceiling["best_throughput"], GOALS["ceiling"])
-        if at(rows_of(results, "fastapi"), level):
-            check(f"served / FastAPI at c={level}", busy["throughput"] / at(results["fastapi"], level)["throughput"], GOALS["fastapi"])
-        ours, theirs = at(rows_of(results, "served_http"), level), at(rows_of(results, "infinity"), level)
+        check(f"served / better ceiling at c={level}", busy.throughput / ceiling.best_throughput, GOALS["ceiling"])
+        fastapi = at(results.rows("fastapi"), level)
+        if fastapi:
+            check(f"served / FastAPI at c={level}", busy.throughput / fastapi.throughput, GOALS["fastapi"])
+        ours, theirs = at(results.rows("served_http"), level), at(results.rows("infinity"), level)
         if ours and theirs:
-            check(f"served / infinity-emb at c={level} (same load generator)", ours["throughput"] / theirs["throughput"], GOALS["infinity"])
-        verdict = "met" if busy.get("failed") == 0 else "missed"
-        rows.append((f"failed requests at c={level}", str(busy.get("failed", "n/a")), verdict))
-    single, limit = at(served, 1), ceiling["batch1"]["p50_ms"] + GOALS["latency_ms"]
+            check(f"served / infinity-emb at c={level} (same load generator)", ours.throughput / theirs.throughput, GOALS["infinity"])
+        verdict = "met" if busy.failed == 0 else "missed"
+        rows.append((f"failed requests at c={level}", _failed(busy), verdict))
+    single, limit = at(served, 1), ceiling.batch1.p50_ms + GOALS["latency_ms"]
     if single:
-        verdict = "met" if single["p50_ms"] <= limit else "missed"
+        verdict = "met" if single.p50_ms <= limit else "missed"
         goal = f"ceiling batch-1 p50 + {GOALS['latency_ms']:.0f} = {limit:.1f} ms"
-        rows.append(("served p50 at c=1", f"{single['p50_ms']:.1f} ms (goal ≤ {goal})", verdict))
-    if results.get("tokenizer_alone"):
-        tokenizer = max(results["tokenizer_alone"], key=lambda row: row["throughput"])
-        best_served = max(row["throughput"] for row in served)
-        check("tokenizer alone / ensemble (best of each)", tokenizer["throughput"] / best_served, 10)
+        rows.append(("served p50 at c=1", f"{single.p50_ms:.1f} ms (goal ≤ {goal})", verdict))
+    if results.tokenizer_alone:
+        tokenizer = max(results.tokenizer_alone, key=lambda row: row.throughput)
+        best_served = max(row.throughput for row in served)
+        check("tokenizer alone / ensemble (best of each)", tokenizer.throughput / best_served, 10)
     return rows
 
 
-def _cell(row: dict | None, key: str) -> str:
-    return f"{row[key]:.1f}" if row else "–"
+def _failed(row: Row) -> str:
+    return "n/a" if row.failed is None else str(row.failed)
 
 
-def table(results: dict) -> str:
-    peers = [key for key in ("client_side", "fastapi", "served_http", "infinity") if rows_of(results, key)]
+def table(results: VariantResults) -> str:
+    peers = [key for key in ("client_side", "fastapi", "served_http", "infinity") if results.rows(key)]
     header = ["concurrency", "served texts/s", "p50 ms", "p90 ms", "p99 ms", "failed"]
     header += [f"{PEER_NAMES[key]} {unit}" for key in peers for unit in ("texts/s", "p50 ms")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-    for row in results["served"]:
-        cells = [str(row["concurrency"]), *(_cell(row, key) for key in ("throughput", "p50_ms", "p90_ms", "p99_ms"))]
-        cells.append(str(row.get("failed", "n/a")))
+    for row in results.served:
+        cells = [str(row.concurrency), *(f"{value:.1f}" for value in (row.throughput, row.p50_ms, row.p90_ms, row.p99_ms)), _failed(row)]
         for key in peers:
-            peer = at(results[key], row["concurrency"])
-            cells += [_cell(peer, "throughput"), _cell(peer, "p50_ms")]
+            peer = at(results.rows(key), row.concurrency)
+            cells += ["–", "–"] if peer is None else [f"{peer.throughput:.1f}", f"{peer.p50_ms:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -99,8 +96,8 @@ def table(results: dict) -> str:
 PEER_NAMES = {"client_side": "client-side", "fastapi": "FastAPI", "served_http": "served (HTTP)", "infinity": "infinity-emb"}
 
 
-def ceiling_table(ceiling: dict) -> str:
-    by_mode = ceiling["throughput_by_batch"]
+def ceiling_table(ceiling: Ceiling) -> str:
+    by_mode = ceiling.throughput_by_batch
     batches = list(next(iter(by_mode.values())))
     lines = ["| texts/s | " + " | ".join(f"batch {batch}" for batch in batches) + " |", "|---|" + "---:|" * len(batches)]
     for mode, values in by_mode.items():
@@ -115,32 +112,32 @@ CEILING_MODES = {
 }
 
 
-def breakdown_table(results: dict) -> str:
-    """Per served run, each of the pipeline's models (`results["models"]`: the ensemble, then its steps)."""
+def breakdown_table(results: VariantResults) -> str:
+    """Per served run, each of the pipeline's models (`results.models`: the ensemble, then its steps)."""
     lines = ["| concurrency | model | requests | avg batch | queue ms | compute ms |", "|---:|---|---:|---:|---:|---:|"]
-    for row in results["served"]:
-        for model in results["models"]:
-            stats = row.get("server", {}).get(model)
+    for row in results.served:
+        for model in results.models:
+            stats = (row.server or {}).get(model)
             if stats:
                 lines.append(
-                    f"| {row['concurrency']} | {model} | {stats['requests']} | {stats['average_batch']:.1f} "
-                    f"| {stats['queue_ms']:.2f} | {stats['compute_ms']:.2f} |"
+                    f"| {row.concurrency} | {model} | {stats.requests} | {stats.average_batch:.1f} "
+                    f"| {stats.queue_ms:.2f} | {stats.compute_ms:.2f} |"
                 )
     return "\n".join(lines)
 
 
-def variant_markdown(results: dict) -> str:
-    ceiling, model = results["ceiling"], results["model"]
+def variant_markdown(results: VariantResults) -> str:
+    ceiling, model = results.ceiling, results.model
     budget = model.get("token_budget", {})
     parts = [
-        f"## {results['variant']}, {results['corpus']} corpus",
-        f"Pipeline `{results['pipeline']}` ({', '.join(f'`{name}`' for name in results['models'])}); "
+        f"## {results.variant}, {results.corpus} corpus",
+        f"Pipeline `{results.pipeline}` ({', '.join(f'`{name}`' for name in results.models)}); "
         f"model: `{model['source']}`" + (f", int8 ({model['quantization_accuracy_change']})" if model.get("quantize") else "")
         + (f"; token budget {budget['cpu']} on the CPU ({budget['chosen_by']})" if budget else ""),
         "",
-        f"In-process ceiling ({ceiling['torch_threads']} torch threads, one pass over the same texts per cell); "
-        f"the better of arrival and grouped: {ceiling['best_throughput']:.1f} texts/s ({ceiling['best_mode']}, batch "
-        f"{ceiling['best_batch']}); batch-1 latency p50 {ceiling['batch1']['p50_ms']:.1f} ms, p99 {ceiling['batch1']['p99_ms']:.1f} ms.",
+        f"In-process ceiling ({ceiling.torch_threads} torch threads, one pass over the same texts per cell); "
+        f"the better of arrival and grouped: {ceiling.best_throughput:.1f} texts/s ({ceiling.best_mode}, batch "
+        f"{ceiling.best_batch}); batch-1 latency p50 {ceiling.batch1.p50_ms:.1f} ms, p99 {ceiling.batch1.p99_ms:.1f} ms.",
         "",
         ceiling_table(ceiling),
         "",
@@ -150,19 +147,19 @@ def variant_markdown(results: dict) -> str:
         "|---|---|---|",
         *(f"| {name} | {value} | {verdict} |" for name, value, verdict in targets(results)),
     ]
-    if isinstance(results.get("infinity"), str):
-        parts += ["", f"infinity-emb: {results['infinity']}."]
-    if results.get("tokenizer_alone"):
-        alone = ", ".join(f"c={row['concurrency']}: {row['throughput']:.0f} texts/s" for row in results["tokenizer_alone"])
-        parts += ["", f"Tokenizer model alone (`{results['models'][1]}`): {alone}."]
+    if isinstance(results.infinity, str):
+        parts += ["", f"infinity-emb: {results.infinity}."]
+    if results.tokenizer_alone:
+        alone = ", ".join(f"c={row.concurrency}: {row.throughput:.0f} texts/s" for row in results.tokenizer_alone)
+        parts += ["", f"Tokenizer model alone (`{results.models[1]}`): {alone}."]
     parts += ["", "Server-side breakdown of the served runs (Triton statistics):", "", breakdown_table(results)]
     return "\n".join(parts) + "\n"
 
 
-def plot(results: dict, folder: Path) -> list[Path]:
+def plot(results: VariantResults, folder: Path) -> list[Path]:
     paths = [folder / name for name in ("throughput.png", "latency.png", "breakdown.png")]
-    systems = [key for key in SYSTEMS if rows_of(results, key)]
-    title = f"{results['variant']}, {results['corpus']} corpus"
+    systems = [key for key in SYSTEMS if results.rows(key)]
+    title = f"{results.variant}, {results.corpus} corpus"
 
     figure, axes = plt.subplots(figsize=(8, 5))
     throughput_lines(axes, results, systems, "")
@@ -174,10 +171,10 @@ def plot(results: dict, folder: Path) -> list[Path]:
 
     figure, axes = plt.subplots(figsize=(8, 5))
     for key in systems:
-        rows = results[key]
-        concurrency = [r["concurrency"] for r in rows]
-        line = axes.plot(concurrency, [r["p50_ms"] for r in rows], marker="o", label=f"{key} p50")[0]
-        axes.plot(concurrency, [r["p99_ms"] for r in rows], marker="x", linestyle=":", color=line.get_color(), label=f"{key} p99")
+        rows = results.rows(key)
+        concurrency = [r.concurrency for r in rows]
+        line = axes.plot(concurrency, [r.p50_ms for r in rows], marker="o", label=f"{key} p50")[0]
+        axes.plot(concurrency, [r.p99_ms for r in rows], marker="x", linestyle=":", color=line.get_color(), label=f"{key} p99")
     axes.set(xlabel="concurrent requests", ylabel="latency (ms)", title=f"Latency: {title}", xscale="log", yscale="log")
     axes.legend(fontsize=8)
     figure.tight_layout()
@@ -185,14 +182,14 @@ def plot(results: dict, folder: Path) -> list[Path]:
     plt.close(figure)
 
     figure, axes = plt.subplots(figsize=(9, 5))
-    models = results["models"][1:]  # the pipeline's steps
-    levels = [row["concurrency"] for row in results["served"]]
+    models = results.models[1:]  # the pipeline's steps
+    levels = [row.concurrency for row in results.served]
     width = 0.8 / len(models)
     for index, model in enumerate(models):
-        stats = [row.get("server", {}).get(model, {}) for row in results["served"]]
+        stats = [(row.server or {}).get(model) for row in results.served]
         positions = [level + (index - 1) * width for level in range(len(levels))]
-        queue = [s.get("queue_ms", 0) for s in stats]
-        compute = [s.get("compute_ms", 0) for s in stats]
+        queue = [s.queue_ms if s else 0 for s in stats]
+        compute = [s.compute_ms if s else 0 for s in stats]
         axes.bar(positions, queue, width, label=f"{model} queue", alpha=0.5, color=f"C{index}")
         axes.bar(positions, compute, width, bottom=queue, label=f"{model} compute", color=f"C{index}")
     axes.set_xticks(range(len(levels)), [str(level) for level in levels])
@@ -204,46 +201,46 @@ def plot(results: dict, folder: Path) -> list[Path]:
     return paths
 
 
-def throughput_lines(axes, results: dict, systems: list[str], prefix: str) -> None:
+def throughput_lines(axes, results: VariantResults, systems: list[str], prefix: str) -> None:
     """Throughput against concurrency for each system, and the two in-process ceilings as lines."""
     for key in systems:
-        rows = results[key]
-        axes.plot([r["concurrency"] for r in rows], [r["throughput"] for r in rows], marker="o", label=prefix + SYSTEMS[key])
-    by_mode = results["ceiling"]["throughput_by_batch"]
+        rows = results.rows(key)
+        axes.plot([r.concurrency for r in rows], [r.throughput for r in rows], marker="o", label=prefix + SYSTEMS[key])
+    by_mode = results.ceiling.throughput_by_batch
     for mode, style in (("grouped", "--"), ("arrival", ":")):
         best = max(by_mode[mode].values())
         axes.axhline(best, color="black", linestyle=style, linewidth=1, label=f"{prefix}ceiling, {mode} (best batch)")
 
 
-def write_variant(results: dict, folder: Path) -> None:
+def write_variant(results: VariantResults, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (folder / "results.json").write_text(json.dumps(results.to_dict(), indent=2) + "\n")
     (folder / "report.md").write_text(variant_markdown(results))
     plot(results, folder)
 
 
-def write_summary(all_results: list[dict], folder: Path, conditions: dict, sections: list[str] = ()) -> None:
+def write_summary(all_results: list[VariantResults], folder: Path, conditions: Conditions, sections: list[str] = ()) -> None:
     lines = ["# Benchmark report", ""]
-    lines += [f"- {key}: {value}" for key, value in conditions.items()]
+    lines += [f"- {key}: {value}" for key, value in asdict(conditions).items()]
     lines += [f"- systems: {'; '.join(f'{key}: {label}' for key, label in SYSTEMS.items())}", ""]
-    primary = [results for results in all_results if results["corpus"] == "varied"]
+    primary = [results for results in all_results if results.corpus == "varied"]
     if primary:
         lines += ["Every system on the varied corpus: `varied-throughput.png`.", ""]
         plot_primary(primary, folder / "varied-throughput.png")
     for results in all_results:
-        where = f"{results['variant']}/{results['corpus']}"
+        where = f"{results.variant}/{results.corpus}"
         lines += [variant_markdown(results), f"Plots: `{where}/throughput.png`, `{where}/latency.png`, `{where}/breakdown.png`", ""]
     lines += [text for section in sections for text in (section, "")]
     (folder / "report.md").write_text("\n".join(lines))
-    (folder / "conditions.json").write_text(json.dumps(conditions, indent=2) + "\n")
+    (folder / "conditions.json").write_text(json.dumps(asdict(conditions), indent=2) + "\n")
 
 
-def plot_primary(all_results: list[dict], path: Path) -> None:
+def plot_primary(all_results: list[VariantResults], path: Path) -> None:
     """Throughput against concurrency of every system and variant on the varied corpus, one panel per variant."""
     figure, panels = plt.subplots(1, len(all_results), figsize=(6 * len(all_results), 5), squeeze=False)
     for axes, results in zip(panels[0], all_results):
-        throughput_lines(axes, results, [key for key in SYSTEMS if rows_of(results, key)], "")
-        axes.set(xlabel="concurrent requests", ylabel="texts / s", title=results["variant"], xscale="log")
+        throughput_lines(axes, results, [key for key in SYSTEMS if results.rows(key)], "")
+        axes.set(xlabel="concurrent requests", ylabel="texts / s", title=results.variant, xscale="log")
         axes.legend(fontsize=7)
     figure.suptitle("Throughput on the varied corpus (a few words to a few hundred tokens)")
     figure.tight_layout()

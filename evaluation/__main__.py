@@ -19,13 +19,14 @@ import contextlib
 import logging
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from clients.classify import ClientError, classify
-from conversion.repository import DEFAULT_PIPELINE, Repository, RepositoryError, add_repository_argument
+from conversion.repository import DEFAULT_PIPELINE, DEFAULT_REPOSITORY, Repository, RepositoryError, add_repository_argument
 from server import ServerFailed, start_on_free_ports
 
 from . import EvaluationError, labelled, metrics, report
@@ -34,6 +35,7 @@ from .served import served_probabilities
 log = logging.getLogger("evaluation")
 
 THRESHOLDS = {"accuracy": ("accuracy",), "macro_f1": ("macro_f1",), "polarity_accuracy": ("polarity", "accuracy")}
+FAILURES = (EvaluationError, ClientError, ServerFailed)  # what stops an evaluation with one line (exit 2)
 
 
 def fraction(text: str) -> float:
@@ -68,16 +70,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def server_url(args: argparse.Namespace):
-    """The --url given, or the gRPC/HTTP address of a server started here for the duration."""
-    if args.url:
-        yield args.url
+def server_url(url: str | None, model_repository: Path, protocol: str):
+    """`url`, or the gRPC/HTTP address of a server started here from `model_repository` for the duration."""
+    if url:
+        yield url
         return
     log_file = Path(tempfile.mkdtemp(prefix="evaluation-")) / "server.log"
-    log.info("starting a server for %s (log: %s)", args.model_repository, log_file)
-    with start_on_free_ports(args.model_repository.resolve(), log_file) as server:
+    log.info("starting a server for %s (log: %s)", model_repository, log_file)
+    with start_on_free_ports(model_repository.resolve(), log_file) as server:
         endpoints = server.endpoints
-        yield f"{endpoints.host}:{endpoints.grpc_port if args.protocol == 'grpc' else endpoints.http_port}"
+        yield f"{endpoints.host}:{endpoints.grpc_port if protocol == 'grpc' else endpoints.http_port}"
 
 
 def eager_agreement(repository: Path, pipeline: str, items: list, served: np.ndarray, scored: np.ndarray) -> dict:
@@ -146,46 +148,67 @@ def check_label_order(answers, labels: list[str], url: str) -> None:
             raise EvaluationError(f"the server at {url} answers labels in another order than {labels}: is it serving --model-repository?")
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    labels = model_labels(args.model_repository, args.model, args.pair_column)
-    mapping = labelled.parse_mapping(args.map)
-    examples = labelled.read(args.file, labels, args.text_column, args.label_column, mapping, args.pair_column)
+def evaluate(
+    file: Path,
+    model_repository: Path = DEFAULT_REPOSITORY,
+    model: str = DEFAULT_PIPELINE,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    pair_column: str | None = None,
+    label_map: Sequence[str] = (),
+    url: str | None = None,
+    protocol: str = "grpc",
+    eager: bool = True,
+) -> dict:
+    """Pipeline `model`'s scores on the labelled `file` (results.json's record), served at `url` or by a server
+    started from `model_repository`; `label_map` as --map takes it. Raises one of FAILURES when it cannot score."""
+    labels = model_labels(model_repository, model, pair_column)
+    mapping = labelled.parse_mapping(label_map)
+    examples = labelled.read(file, labels, text_column, label_column, mapping, pair_column)
     texts = [example.text for example in examples]
-    pairs = None if args.pair_column is None else [example.pair for example in examples]
-    with server_url(args) as url:
+    pairs = None if pair_column is None else [example.pair for example in examples]
+    with server_url(url, model_repository, protocol) as address:
         # Reachable and serving the pipeline (taking pairs, if sent), before any progress bar.
-        classify([], url=url, protocol=args.protocol, model=args.model, pairs=None if pairs is None else [])
+        classify([], url=address, protocol=protocol, model=model, pairs=None if pairs is None else [])
         with tqdm(total=len(texts), desc="served", unit="text") as bar:
-            answers = served_probabilities(texts, len(labels), url, args.protocol, bar.update, model=args.model, pairs=pairs)
+            answers = served_probabilities(texts, len(labels), address, protocol, bar.update, model=model, pairs=pairs)
     scored = np.array([index not in answers.rejected for index in range(len(texts))])
     if not scored.any():
-        raise EvaluationError(f"the server rejected every text of {args.file}, e.g. {next(iter(answers.rejected.values()))}")
-    check_label_order(answers, labels, url)
+        raise EvaluationError(f"the server rejected every text of {file}, e.g. {next(iter(answers.rejected.values()))}")
+    check_label_order(answers, labels, address)
     gold = np.array([labels.index(example.label) for example in examples])
     items = texts if pairs is None else list(zip(texts, pairs))
     return {
-        "name": args.file.stem,
-        "file": str(args.file),
-        "pipeline": args.model,
-        "server": args.url or f"a server started from {args.model_repository}",
+        "name": file.stem,
+        "file": str(file),
+        "pipeline": model,
+        "server": url or f"a server started from {model_repository}",
         "labels": labels,
         "scores": metrics.score(answers.probs[scored], gold[scored], labels),
         "rejected": {str(index): reason for index, reason in answers.rejected.items()},
-        "agreement": None if args.no_eager else eager_agreement(args.model_repository, args.model, items, answers.probs, scored),
+        "agreement": eager_agreement(model_repository, model, items, answers.probs, scored) if eager else None,
     }
+
+
+def write_report(result: dict, output: Path) -> None:
+    """report.md, results.json and the plots in `output`; the report on stdout."""
+    report.write(result, output)
+    print(report.markdown(result))
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     try:
-        result = evaluate(args)
-    except (EvaluationError, ClientError, ServerFailed) as error:
+        result = evaluate(
+            args.file, args.model_repository, args.model, text_column=args.text_column, label_column=args.label_column,
+            pair_column=args.pair_column, label_map=args.map, url=args.url, protocol=args.protocol, eager=not args.no_eager,
+        )  # fmt: skip
+    except FAILURES as error:
         print(f"evaluation: {error}", file=sys.stderr)
         return 2
-    output = args.output or Path("evaluation/results") / args.file.stem
-    report.write(result, output)
-    print(report.markdown(result))
+    write_report(result, args.output or Path("evaluation/results") / args.file.stem)
     missed = missed_thresholds(args, result["scores"])
     for line in missed:
         print(f"evaluation: threshold missed: {line}", file=sys.stderr)

@@ -24,11 +24,11 @@ from . import __main__ as evaluator
 
 log = logging.getLogger("evaluation.suite")
 
-# Data set → evaluator arguments. tweets, Rotten Tomatoes and plot sentences are the training
-# domains (held-out splits); the snippets come from outside them.
+# Data set → its label mapping, as the evaluator's --map takes it. tweets, Rotten Tomatoes and plot
+# sentences are the training domains (held-out splits); the snippets come from outside them.
 SETS = {
     "tweets-test": [],
-    "rotten-tomatoes-test": ["--map", "fresh=positive,rotten=negative"],
+    "rotten-tomatoes-test": ["fresh=positive,rotten=negative"],
     "plot-sentences-test": [],
     "movie-review-snippets": [],
     "amazon-review-snippets": [],
@@ -46,8 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def examples(data: Path, name: str, labels: list[str]) -> list[labelled.Example]:
-    mapping = labelled.parse_mapping(SETS[name][1:]) if SETS[name] else {}
-    return labelled.read(data / f"{name}.csv", labels, mapping=mapping)
+    return labelled.read(data / f"{name}.csv", labels, mapping=labelled.parse_mapping(SETS[name]))
 
 
 def vader_scores(analyzer, texts: list[str], gold: np.ndarray, labels: list[str]) -> dict:
@@ -93,13 +92,13 @@ def served(args: argparse.Namespace) -> dict[str, dict]:
     log_file = Path(tempfile.mkdtemp(prefix="evaluation-")) / "server.log"
     with start_on_free_ports(args.model_repository.resolve(), log_file) as server:
         url = f"{server.endpoints.host}:{server.endpoints.grpc_port}"
-        for name, extra in SETS.items():
+        for name, label_map in SETS.items():
             log.info("%s: served", name)
-            folder = args.output / name
-            argv = [str(args.data / f"{name}.csv"), "--url", url, "--model-repository", str(args.model_repository), "--output", str(folder)]
-            if evaluator.main([*argv, *extra]) != 0:
-                raise RuntimeError(f"the evaluation of {name} failed")
-            results[name] = json.loads((folder / "results.json").read_text())
+            try:
+                results[name] = evaluator.evaluate(args.data / f"{name}.csv", args.model_repository, label_map=label_map, url=url)
+            except evaluator.FAILURES as error:
+                raise RuntimeError(f"the evaluation of {name} failed") from error
+            evaluator.write_report(results[name], args.output / name)
     return results
 
 

@@ -1,5 +1,6 @@
 """Benchmark logic without a server: the memory trend, infinity-emb's view of a checkpoint, the
-folders a benchmark serves, the report's per-model rows and the start-up benchmark's conversion command."""
+folders a benchmark serves, the typed results and the report's per-model rows, and the start-up
+benchmark's conversion command."""
 
 import json
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import infinity_peer, report, repositories, served_vs_ceiling, soak, startup, variants
+from benchmarks.results import Ceiling, Latency, Row, VariantResults
 from conversion.__main__ import options_from, parse_args
 from conversion.repository import STEPS, Manifest, Pipeline, RepositoryError
 
@@ -74,12 +76,35 @@ def test_only_single_text_pipelines_are_measured(tmp_path):
         repositories.measurable(Pipeline(tmp_path, "missing"))
 
 
+MEASURED = {"concurrency": 8, "throughput": 100.0, "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": 3.0, "stable": True}
+STATS = {"requests": 8, "failed": 1, "average_batch": 2.0, "queue_ms": 0.5, "compute_ms": 3.0}
+
+
 def test_the_report_breaks_the_served_runs_down_by_the_pipeline_s_own_models():
-    stats = {"requests": 8, "failed": 0, "average_batch": 2.0, "queue_ms": 0.5, "compute_ms": 3.0}
     models = list(Pipeline(Path("."), "toxicity").models)
-    results = {"models": models, "served": [{"concurrency": 8, "server": {model: stats for model in models}}]}
+    ceiling = Ceiling(1, {"arrival": {1: 10.0}}, "arrival", 1, 10.0, Latency(1.0, 2.0))
+    served = [Row(**MEASURED).with_server({model: STATS for model in models})]
+    results = VariantResults("default", "varied", "toxicity", models, {}, ceiling, served)
     rows = report.breakdown_table(results).splitlines()[2:]
     assert [row.split(" | ")[1] for row in rows] == ["toxicity", *(f"toxicity.{step}" for step in STEPS)]
+
+
+def test_a_row_counts_the_failures_triton_saw_and_keeps_each_measuring_tool_s_order():
+    row = Row(**MEASURED).with_server({"a": STATS, "b": STATS})
+    assert row.failed == 2 and row.server["a"].queue_ms == 0.5
+    assert list(row.to_dict().items()) == [*MEASURED.items(), ("server", {"a": STATS, "b": STATS}), ("failed", 2)]
+    http = {**{key: value for key, value in MEASURED.items() if key != "stable"}, "failed": 0, "stable": True}  # http_load's order
+    assert list(Row(**http).to_dict().items()) == list(http.items())
+    assert Row(**MEASURED).to_dict() == MEASURED
+
+
+def test_committed_results_read_back_and_write_the_same_results_json():
+    committed = sorted((Path(__file__).parents[2] / "benchmarks" / "results").glob("*/*/results.json"))
+    assert committed
+    for path in committed:
+        results = VariantResults.from_dict(json.loads(path.read_text()))
+        assert isinstance(results.served[0], Row) and isinstance(results.ceiling.batch1, Latency)
+        assert json.dumps(results.to_dict(), indent=2) + "\n" == path.read_text(), path
 
 
 def test_converting_first_runs_the_conversion_the_manifest_records(tmp_path):
