@@ -1,5 +1,6 @@
 """The evaluator against a live server: scores, agreement with eager PyTorch, one-line errors, a server of
-its own, named pipelines (a pair pipeline from a column of pairs; heads it cannot score refused)."""
+its own, named pipelines (a pair pipeline from a column of pairs; heads it cannot score refused), and the
+evaluation suite's served scores, every data set against one server."""
 
 import json
 import shutil
@@ -8,6 +9,7 @@ import socket
 import pytest
 
 import evaluation.__main__ as evaluation_cli
+from evaluation import suite
 from conversion.repository import Pipeline, Repository
 from harness.eager import EagerClassifier
 from tests.support import write
@@ -115,3 +117,18 @@ def test_evaluates_a_pair_pipeline_from_a_column_of_pairs(several_pipelines_repo
     assert result["scores"]["count"] == len(pairs) and result["scores"]["accuracy"] == 1.0
     assert result["agreement"]["same_label"] == len(pairs) and result["agreement"]["max_abs_difference"] <= 1e-4
     assert "pipeline nli, served by a server started from" in (output / "report.md").read_text()
+
+
+def test_the_suite_scores_every_data_set_against_one_server_with_each_sets_label_mapping(tiny_roberta_repository, tmp_path):
+    labels = Repository(tiny_roberta_repository).pipeline().labels()
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in suite.SETS:
+        gold = ["fresh", "rotten"] if name == "rotten-tomatoes-test" else labels  # that set's labels are mapped
+        write(data / f"{name}.csv", "text,label\n" + "".join(f"text {i} of {name},{gold[i % len(gold)]}\n" for i in range(4)))
+    args = suite.parse_args(["--data", str(data), "--output", str(tmp_path / "out"), "--model-repository", str(tiny_roberta_repository)])
+    results = suite.served(args)
+    assert list(results) == list(suite.SETS)
+    for name, result in results.items():
+        assert result["scores"]["count"] == 4 and result["agreement"]["same_label"] == 4, name
+        assert json.loads((tmp_path / "out" / name / "results.json").read_text()) == result

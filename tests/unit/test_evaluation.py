@@ -1,19 +1,10 @@
-"""The evaluator without a server: labelled files, scores (checked against scikit-learn), the data sets,
-and how the command line and the suite call the evaluator."""
-
-import contextlib
-import inspect
-import json
-from pathlib import Path
-from types import SimpleNamespace
+"""The evaluator without a server: labelled files, scores (checked against scikit-learn), the data sets."""
 
 import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from conversion.repository import DEFAULT_PIPELINE, DEFAULT_REPOSITORY
-from evaluation import EvaluationError, datasets, labelled, metrics, suite
-from evaluation import __main__ as evaluator
+from evaluation import datasets, labelled, metrics, suite
 from evaluation.labelled import LabelledFileError
 from tests.support import write
 
@@ -152,81 +143,3 @@ def test_the_suites_batched_eager_values_are_the_pipelines_values_one_text_at_a_
     eager = suite.zero_shot_classifier(["negative", "neutral", "positive"], 64)
     np.testing.assert_allclose(suite.batched_probs(eager, texts, batch=2), eager.probs(texts), atol=1e-5, rtol=0)
 
-
-# --- calling the evaluator ----------------------------------------------------------------------
-
-
-def canned_result(file: Path) -> dict:
-    """What evaluate returns for `file`: 3 of 4 texts right."""
-    scores = metrics.score(np.eye(3)[[0, 1, 2, 0]], np.array([0, 1, 2, 1]), LABELS)
-    return {"name": file.stem, "file": str(file), "pipeline": DEFAULT_PIPELINE, "server": "127.0.0.1:1", "labels": LABELS,
-            "scores": scores, "rejected": {}, "agreement": None}  # fmt: skip
-
-
-@pytest.fixture
-def evaluate_calls(monkeypatch) -> list[dict]:
-    """evaluate's arguments by name, one entry a call; each call answers canned_result."""
-    calls, signature = [], inspect.signature(evaluator.evaluate)
-
-    def evaluate(*args, **kwargs) -> dict:
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        calls.append(dict(bound.arguments))
-        return canned_result(bound.arguments["file"])
-
-    monkeypatch.setattr(evaluator, "evaluate", evaluate)
-    return calls
-
-
-DEFAULTS = {"model_repository": DEFAULT_REPOSITORY, "model": DEFAULT_PIPELINE, "text_column": "text", "label_column": "label",
-            "pair_column": None, "label_map": [], "url": None, "protocol": "grpc", "eager": True}  # fmt: skip
-
-
-def test_the_command_line_hands_its_flags_to_evaluate_writes_the_report_and_exits_1_on_a_missed_threshold(tmp_path, evaluate_calls):
-    file, output = tmp_path / "pairs.jsonl", tmp_path / "out"
-    argv = [str(file), "--model", "nli", "--text-column", "premise", "--pair-column", "hypothesis", "--map", "a=b", "--map", "c=d",
-            "--url", "127.0.0.1:1", "--protocol", "http", "--no-eager", "--output", str(output), "--min-accuracy", "0.8"]  # fmt: skip
-    assert evaluator.main(argv) == 1
-    assert evaluate_calls == [{**DEFAULTS, "file": file, "model": "nli", "text_column": "premise", "pair_column": "hypothesis",
-                               "label_map": ["a=b", "c=d"], "url": "127.0.0.1:1", "protocol": "http", "eager": False}]  # fmt: skip
-    assert json.loads((output / "results.json").read_text()) == canned_result(file)
-    assert {"report.md", "confusion.png", "reliability.png"} <= {path.name for path in output.iterdir()}
-    assert evaluator.main([str(file), "--output", str(output)]) == 0
-    assert evaluate_calls[-1] == {**DEFAULTS, "file": file}
-
-
-def test_the_command_line_exits_2_with_one_line_when_the_evaluation_cannot_go_on(tmp_path, monkeypatch, capsys):
-    def refuse(*args, **kwargs):
-        raise EvaluationError("cannot read pipeline 'x'")
-
-    monkeypatch.setattr(evaluator, "evaluate", refuse)
-    assert evaluator.main([str(tmp_path / "few.csv"), "--output", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err == "evaluation: cannot read pipeline 'x'\n"
-    assert not (tmp_path / "out").exists()
-
-
-def test_the_suite_evaluates_every_data_set_against_one_server_and_writes_each_report(tmp_path, monkeypatch, evaluate_calls):
-    server = SimpleNamespace(endpoints=SimpleNamespace(host="127.0.0.1", grpc_port=8001))
-    monkeypatch.setattr(suite, "start_on_free_ports", lambda *args: contextlib.nullcontext(server))
-    args = suite.parse_args(["--data", str(tmp_path / "data"), "--output", str(tmp_path / "out"), "--model-repository", "repo"])
-
-    results = suite.served(args)
-    files = [tmp_path / "data" / f"{name}.csv" for name in suite.SETS]
-    assert list(results) == list(suite.SETS) and [call["file"] for call in evaluate_calls] == files
-    assert all(call["url"] == "127.0.0.1:8001" and call["model_repository"] == Path("repo") and call["eager"] for call in evaluate_calls)
-    assert [call["label_map"] for call in evaluate_calls] == list(suite.SETS.values())
-    assert labelled.parse_mapping(suite.SETS["rotten-tomatoes-test"]) == {"fresh": "positive", "rotten": "negative"}
-    for (name, result), file in zip(results.items(), files):
-        assert json.loads((tmp_path / "out" / name / "results.json").read_text()) == result == canned_result(file)
-
-
-def test_the_suite_stops_at_a_data_set_the_evaluator_cannot_score(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise EvaluationError("no labelled rows")
-
-    server = SimpleNamespace(endpoints=SimpleNamespace(host="127.0.0.1", grpc_port=8001))
-    monkeypatch.setattr(suite, "start_on_free_ports", lambda *args: contextlib.nullcontext(server))
-    monkeypatch.setattr(evaluator, "evaluate", refuse)
-    with pytest.raises(RuntimeError, match="the evaluation of tweets-test failed") as raised:
-        suite.served(suite.parse_args(["--output", str(tmp_path / "out")]))
-    assert str(raised.value.__cause__) == "no labelled rows" and not (tmp_path / "out").exists()
