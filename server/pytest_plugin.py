@@ -10,7 +10,7 @@ Enable it with `-p server.pytest_plugin` (in pytest's addopts, as this project d
 - `triton_server`: the repository named by `--model-repository` (default: model_repository), with every
   pipeline in it, started once per test session on free loopback ports and stopped after the last test;
 - `start_triton`: `start_triton(repository, **options)` starts another one (options as for
-  server.TritonServer, e.g. admin_key); every server it started is stopped at the end of the session.
+  server.ServingConfig, e.g. admin_key); every server it started is stopped at the end of the session.
 Each server's log is written under pytest's temporary folder; a model that fails to load fails the
 fixture with Triton's reason.
 """

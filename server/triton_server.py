@@ -208,9 +208,9 @@ class TritonServer:
         self.stop()
 
 
-def start_on_free_ports(repository: Path, log_file: Path, attempts: int = 3, **settings) -> TritonServer:
+def start_on_free_ports(repository: Path, log_file: Path | None = None, attempts: int = 3, **settings) -> TritonServer:
     """A started server on free loopback ports, retrying when a port was taken in between. `settings` are
-    ServingConfig's (admin_key, open_model_control, ...)."""
+    ServingConfig's (admin_key, open_model_control, ready_timeout, drain_timeout, ...)."""
     config = ServingConfig(str(repository), log_file=log_file, **settings)
     for _ in range(attempts - 1):
         try:
