@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from clients.classify import DEFAULT_URLS
 from server import processes
 from server.__main__ import parse_args
 from server.config import ConfigError, Endpoints, ServingConfig
@@ -21,6 +22,11 @@ def test_the_launcher_and_the_image_share_every_timeout_default():
         assert getattr(launcher, setting) == getattr(image, setting) == getattr(ServingConfig(), setting), setting
     assert launcher.endpoints == Endpoints() and image.endpoints.http == Endpoints().http
     assert (launcher.repository, image.repository) == ("model_repository", "/models")
+
+
+def test_the_clients_default_addresses_are_the_servers_default_endpoints():
+    # The client image carries clients/ alone, so the client keeps its own copy of the defaults.
+    assert DEFAULT_URLS == {"grpc": Endpoints().grpc, "http": Endpoints().http.removeprefix("http://")}
 
 
 def test_the_launchers_options_fill_the_configuration():
