@@ -10,7 +10,6 @@ from server.http_calls import http_get
 @contextmanager
 def running(command: list[str], env: dict, ready_url: str, log_file: Path, timeout: float = 300):
     """The server runs inside the block; its output goes to `log_file`."""
-    log_file.unlink(missing_ok=True)
     process = processes.start(command, log_file, env)
     try:
         try:

@@ -62,7 +62,7 @@ def seconds_to_ready(repository: str, workdir: Path, environment: dict[str, str]
         "--metrics-port", str(endpoints.metrics_port), "--log-file", str(workdir / "tritonserver.log"), *arguments,
     ]  # fmt: skip
     started = time.monotonic()
-    process = processes.start(command, workdir / "launcher.out", environment)
+    process = processes.start(command, workdir / "launcher.out", environment, append=True)
     try:
         ready = lambda: http_get(f"{endpoints.http}/v2/health/ready", timeout=1.0)[0] == 200  # noqa: E731
         try:

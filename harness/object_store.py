@@ -89,7 +89,7 @@ class LocalObjectStore:
         ]  # fmt: skip
         # SeaweedFS makes the identity in these variables its S3 administrator; nothing else gets in.
         environment = {**os.environ, **self.credentials}
-        self.process = processes.start(command, self.data / "weed.log", environment)
+        self.process = processes.start(command, self.data / "weed.log", environment, append=True)
         try:
             client = self.client()
             processes.wait_until_ready(self.process, lambda: self._answers(client), timeout, "SeaweedFS", interval=0.25)

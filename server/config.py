@@ -25,6 +25,8 @@ IMAGE_DEFAULTS = {
     "repository": "/models",
     "store_cache": Path("/tmp/model-store"),
 }
+
+
 @dataclass(frozen=True)
 class Endpoints:
     host: str = "127.0.0.1"

@@ -29,10 +29,12 @@ def start(
     command: list[str],
     output: Path | None = None,
     env: dict[str, str] | None = None,
+    append: bool = False,
     own_session: bool = False,
     die_with_parent: bool = False,
 ) -> subprocess.Popen:
-    """`command` started with stdin closed and stdout and stderr appended to `output` (inherited without one).
+    """`command` started with stdin closed and stdout and stderr written to `output` (inherited without one),
+    replacing what it held unless `append`.
 
     `own_session`: a terminal's Ctrl-C then reaches only the caller, which can drain before it stops the
     process. `die_with_parent`: the process gets SIGTERM when the caller dies, so none is left behind.
@@ -42,7 +44,7 @@ def start(
         options["preexec_fn"] = _die_with_parent
     if output is None:
         return subprocess.Popen(command, **options)
-    with open(output, "ab") as stream:
+    with open(output, "ab" if append else "wb") as stream:
         return subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, **options)
 
 

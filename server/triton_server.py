@@ -129,7 +129,6 @@ class TritonServer:
         installation = TritonInstallation.find()
         self._backends = installation.assemble_backends(backends_folder())
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.unlink(missing_ok=True)
         command = self.command(installation, self._backends)
         self.process = processes.start(command, self.log_file, installation.environment(), own_session=True, die_with_parent=True)
         log.info("tritonserver started (pid %d), log: %s", self.process.pid, self.log_file)
