@@ -78,14 +78,17 @@ class LocalObjectStore:
 
     def start(self, timeout: float = 60.0) -> "LocalObjectStore":
         self.data.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_ports(1, self.host)[0]
+        # One call for every port: ports from two calls can coincide, the first call's being free again.
+        ports = free_ports(len(_PORT_FLAGS) + 1, self.host)
+        self.port = self.port or ports.pop()
+        servers = [port for port in ports if port != self.port][: len(_PORT_FLAGS)]
         command = [
             str(weed_binary()), "server", f"-dir={self.data}",
             f"-ip={self.host}", f"-ip.bind={self.host}",
             "-filer", "-s3", f"-s3.port={self.port}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",  # catalog servers this project does not use
             "-master.volumeSizeLimitMB=1024", "-volume.preStopSeconds=0",
-            *(f"{flag}={port}" for flag, port in zip(_PORT_FLAGS, free_ports(len(_PORT_FLAGS), self.host))),
+            *(f"{flag}={port}" for flag, port in zip(_PORT_FLAGS, servers)),
         ]  # fmt: skip
         # SeaweedFS makes the identity in these variables its S3 administrator; nothing else gets in.
         environment = {**os.environ, **self.credentials}
