@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import server_stats
 from benchmarks.contention import busy_loops
 from clients import Classifier, ClientError
 from conversion.convert import ConversionOptions, convert
@@ -137,9 +138,15 @@ class Stop:
     exited: float
 
 
+def tokenized_requests(launcher: Launcher, model: str) -> int:
+    """Requests the pipeline's tokenizer has finished: each is inside the ensemble, between two steps."""
+    return int(server_stats.snapshot(launcher.endpoints.http)[f"{model}.tokenizer"]["inference_stats"]["success"]["count"])
+
+
 def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, timeout: float, busy: int = 0) -> Stop:
-    """`clients` connected clients each send 8 reviews to `model`; SIGTERM 0.2 s after the last has
-    connected (so the signal races only the requests themselves), with `busy` busy loops running."""
+    """`clients` connected clients each send 8 reviews to `model`; SIGTERM once every request has passed
+    the tokenizer, so each is in flight inside the ensemble (a fixed delay after the clients connected
+    left a request on a loaded machine still unsent, refused at the door), with `busy` busy loops running."""
     errors: list[str | None] = []
     answered: list[float] = []
     connected = threading.Barrier(clients + 1)
@@ -159,7 +166,9 @@ def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, tim
         for thread in threads:
             thread.start()
         connected.wait(timeout=60)
-        time.sleep(0.2)
+        deadline = time.monotonic() + 60
+        while tokenized_requests(launcher, model) < clients and time.monotonic() < deadline:
+            time.sleep(0.01)
         launcher.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         assert launcher.process.wait(timeout=timeout + 35) == 0
@@ -170,7 +179,7 @@ def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, tim
 
 
 def test_sigterm_fails_no_accepted_request_while_other_processes_compete_for_the_cores(minilm_repository, tmp_path):
-    """40 concurrent requests of 8 mid-length texts, SIGTERM 0.2 s after every client has connected, two busy
+    """40 concurrent requests of 8 mid-length texts, SIGTERM once all are in flight, two busy
     loops running: slow batches with nothing queued behind them, which a drain that waits for silence mistakes
     for idle (requests failed) or waits out for a long quiet period. The drain must end when the last does,
     within the launcher's default drain timeout: with threads that spin against the busy loops, the work
