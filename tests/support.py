@@ -1,5 +1,5 @@
-"""What the tests share: the project's paths, the admin key the served fixture uses, and
-`python -m server` run as a user runs it."""
+"""What the tests share: the project's paths, the admin key the served fixture uses,
+`python -m server` run as a user runs it, and a wait for requests to be in flight."""
 
 import os
 import subprocess
@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import server_stats
 from server import free_endpoints
 from server.procfs import children
 
@@ -18,6 +19,19 @@ READY_MARKER = "Ctrl-C stops it"
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def wait_until_in_flight(http_url: str, pipeline: str, requests: int, timeout: float = 60) -> None:
+    """Until the pipeline's tokenizer has finished `requests` requests: each is then inside the ensemble,
+    between two steps, where a stop must let it finish. A fixed delay after the clients started left a
+    request still unsent on a loaded machine, and a stopping server rightly refuses it at the door."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = server_stats.snapshot(http_url)[f"{pipeline}.tokenizer"]["inference_stats"]
+        if int(stats["success"]["count"]) >= requests:
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"{pipeline}.tokenizer did not see {requests} requests within {timeout:.0f} s")
 
 
 class Launcher:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import server_stats
 from benchmarks.contention import busy_loops
 from clients import Classifier, ClientError
 from conversion.convert import ConversionOptions, convert
 from server.__main__ import parse_args
 from server.procfs import python_stubs
-from tests.support import Launcher
+from tests.support import Launcher, wait_until_in_flight
 
 CLIENT_TIMEOUT = 20.0
 
@@ -138,15 +137,9 @@ class Stop:
     exited: float
 
 
-def tokenized_requests(launcher: Launcher, model: str) -> int:
-    """Requests the pipeline's tokenizer has finished: each is inside the ensemble, between two steps."""
-    return int(server_stats.snapshot(launcher.endpoints.http)[f"{model}.tokenizer"]["inference_stats"]["success"]["count"])
-
-
 def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, timeout: float, busy: int = 0) -> Stop:
     """`clients` connected clients each send 8 reviews to `model`; SIGTERM once every request has passed
-    the tokenizer, so each is in flight inside the ensemble (a fixed delay after the clients connected
-    left a request on a loaded machine still unsent, refused at the door), with `busy` busy loops running."""
+    the tokenizer, so each is in flight, with `busy` busy loops running."""
     errors: list[str | None] = []
     answered: list[float] = []
     connected = threading.Barrier(clients + 1)
@@ -166,9 +159,7 @@ def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, tim
         for thread in threads:
             thread.start()
         connected.wait(timeout=60)
-        deadline = time.monotonic() + 60
-        while tokenized_requests(launcher, model) < clients and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until_in_flight(launcher.endpoints.http, model, clients)
         launcher.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         assert launcher.process.wait(timeout=timeout + 35) == 0

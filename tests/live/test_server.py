@@ -10,7 +10,7 @@ import pytest
 from clients import classify
 from conversion.repository import Pipeline
 from server import ServerFailed, ServingConfig, TritonServer, free_endpoints, start_on_free_ports
-from tests.support import Launcher
+from tests.support import Launcher, wait_until_in_flight
 from tests.texts import LONG_TEXT
 
 
@@ -58,7 +58,7 @@ def test_stop_signal_lets_in_flight_requests_finish(minilm_repository, tmp_path,
         for thread in threads:
             thread.start()
         started.wait()
-        time.sleep(1.0)
+        wait_until_in_flight(launcher.endpoints.http, "sentiment", 8)
         launcher.process.send_signal(stop_signal)
         signalled = time.monotonic()
         for thread in threads:
