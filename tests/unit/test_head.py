@@ -4,12 +4,12 @@ eager reference built from them computes what conversion traced."""
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer
 
 from conversion import export, zero_shot
 from conversion.convert import ConversionOptions, convert
 from conversion.repository import Pipeline
 from harness.eager import EagerClassifier
+from harness.model_code import tokenization
 from tests.unit.test_adapter import trained_adapter
 
 # Pipeline name → what its conversion is given besides the model: every option a manifest records,
@@ -49,9 +49,9 @@ def test_the_eager_reference_computes_what_conversion_traced(head_options):
     eager = EagerClassifier.from_repository(pipeline.root, pipeline.name)
     assert (eager.labels, eager.function, eager.max_length) == (manifest.labels, manifest.function, manifest.max_length)
 
-    # Not an empty pair: Hugging Face's tokenizer drops it where tokenizers.Tokenizer encodes it.
-    items = [item for item in export.verification_items(manifest.pairs) if not isinstance(item, tuple) or all(item)]
-    inputs = export.encode(Tokenizer.from_file(str(pipeline.tokenizer_file)), items, manifest.token_types)
+    # Encoded as the tokenizer model serves them: an empty second text is a single text, as in Hugging Face's pipeline.
+    items = export.verification_items(manifest.pairs)
+    inputs = tokenization.TextEncoder.load(pipeline.tokenizer_file).encode(items, manifest.token_types)
     with torch.no_grad():
-        traced = torch.jit.load(str(pipeline.model_file))(*inputs).numpy()
+        traced = torch.jit.load(str(pipeline.model_file))(*map(torch.from_numpy, inputs)).numpy()
     np.testing.assert_allclose(eager.logits(items), traced, atol=1e-4, rtol=0)
