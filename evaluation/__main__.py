@@ -36,6 +36,7 @@ log = logging.getLogger("evaluation")
 
 THRESHOLDS = {"accuracy": ("accuracy",), "macro_f1": ("macro_f1",), "polarity_accuracy": ("polarity", "accuracy")}
 FAILURES = (EvaluationError, ClientError, ServerFailed)  # what stops an evaluation with one line (exit 2)
+TEXT_COLUMN, LABEL_COLUMN, PROTOCOL = "text", "label", "grpc"  # defaults of the command line and of evaluate()
 
 
 def fraction(text: str) -> float:
@@ -54,13 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("file", type=Path, help="labelled .csv, .tsv or .jsonl")
     parser.add_argument("--model", default=DEFAULT_PIPELINE, metavar="NAME", help="the pipeline to evaluate (default: %(default)s)")
-    parser.add_argument("--text-column", default="text")
-    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--text-column", default=TEXT_COLUMN)
+    parser.add_argument("--label-column", default=LABEL_COLUMN)
     parser.add_argument("--pair-column", metavar="COLUMN", help="each text's pair (TEXT_PAIR), for a pipeline of text pairs")
     parser.add_argument("--map", action="append", default=[], metavar="FILE_LABEL=MODEL_LABEL",
                         help="rename the file's labels, e.g. rotten=negative,fresh=positive (repeatable)")  # fmt: skip
     parser.add_argument("--url", help="a running server (host:port of its gRPC or HTTP endpoint); default: start one")
-    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--protocol", choices=["grpc", "http"], default=PROTOCOL)
     add_repository_argument(parser, help="the model repository served (its labels, the eager reference, the server started)")
     parser.add_argument("--no-eager", action="store_true", help="skip the comparison with eager PyTorch")
     parser.add_argument("--output", type=Path, help="report folder (default: evaluation/results/<file name>)")
@@ -153,12 +154,12 @@ def evaluate(
     model_repository: Path = DEFAULT_REPOSITORY,
     model: str = DEFAULT_PIPELINE,
     *,
-    text_column: str = "text",
-    label_column: str = "label",
+    text_column: str = TEXT_COLUMN,
+    label_column: str = LABEL_COLUMN,
     pair_column: str | None = None,
     label_map: Sequence[str] = (),
     url: str | None = None,
-    protocol: str = "grpc",
+    protocol: str = PROTOCOL,
     eager: bool = True,
 ) -> dict:
     """Pipeline `model`'s scores on the labelled `file` (results.json's record), served at `url` or by a server
