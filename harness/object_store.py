@@ -100,7 +100,7 @@ class LocalObjectStore:
                 return self._start(given_port, timeout)
             except processes.ProcessFailed as failure:
                 self.stop()
-                taken = taken_port(self.log_file.read_text(errors="replace")[written:])
+                taken = taken_port(self.log_file.read_bytes()[written:].decode(errors="replace"))
                 if taken is None or taken == given_port or attempt == attempts:
                     conflict = "" if taken is None else f": port {taken} is already in use"
                     raise ObjectStoreFailed(f"{failure}{conflict}; see {self.log_file}") from None
