@@ -11,12 +11,12 @@ REPOSITORY := model_repository
 ARTIFACTS := $(addprefix $(REPOSITORY)/,$(shell $(PYTHON_SYSTEM) -m conversion.repository))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup tcmalloc serve perf profile publish store test data eval bench bench-seed bench-startup soak clean
+.PHONY: help setup tcmalloc pytorch-backend serve perf profile publish store test data eval bench bench-seed bench-startup soak clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-setup: tcmalloc $(VENV)/.installed $(ARTIFACTS) ## Install .venv and build the default model repository (offline, idempotent)
+setup: tcmalloc $(VENV)/.installed pytorch-backend $(ARTIFACTS) ## Install .venv, build Triton's pytorch backend and the default model repository (idempotent)
 
 # Triton and its stubs run on tcmalloc when it is installed (server/allocator.py says why): Debian's
 # package, installed here where apt-get can; without it the launcher falls back to glibc malloc.
@@ -29,6 +29,14 @@ tcmalloc:
 			echo "make setup: install libtcmalloc-minimal4 (as root) for faster serving; using glibc malloc" >&2; \
 		fi; \
 	fi
+
+# Triton's own pytorch backend, built from source against .venv's torch into build/pytorch-backend/
+# (server/pytorch_backend.py): rebuilt only when torch, the sources, the compiler or the flags change.
+# Sources from GitHub at pinned commits, or from TRITON_BACKEND_SOURCES (a tarball or folder) offline:
+# by default the tarball in the shared/ folder beside this checkout, where there is one.
+export TRITON_BACKEND_SOURCES ?= $(firstword $(wildcard ../shared/third_party/triton-r24.10-backend-sources.tar.gz))
+pytorch-backend: $(VENV)/.installed
+	$(PY) -m server.pytorch_backend
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON_SYSTEM) -m venv $(VENV)
@@ -102,5 +110,5 @@ bench-startup: setup ## Start-to-ready time from a folder, from the object store
 soak: setup ## Thirty minutes at 200 concurrent clients on varied texts: failures and resident memory (benchmarks/results/soak/)
 	$(PY) -m benchmarks.soak --minutes 30 --concurrency 200
 
-clean: ## Remove the built model artifacts and logs (keeps .venv)
-	rm -rf logs $(ARTIFACTS)
+clean: ## Remove the built model artifacts, the built backend and logs (keeps .venv)
+	rm -rf logs build $(ARTIFACTS)

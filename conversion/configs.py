@@ -76,8 +76,8 @@ def classifier_config(pipeline: Pipeline, token_types: bool) -> str:
         _header(
             f"""
 TorchScript sequence classifier: {", ".join(_token_names(token_types)).lower()} → logits, by position.
-Production serves it with Triton's native libtorch backend; the local launcher provides a
-Python-based backend of the same name with the same contract.
+Served by Triton's own libtorch backend: the NGC image's in production, one built from the same
+release's source by `make setup` locally (server/pytorch_backend.py).
 KIND_AUTO puts the instance on a GPU when the server has one, on the CPU otherwise.
 model.pt groups each batch's rows by length (conversion/length_grouping.py): the tokenizer pads
 every text to the maximum length, so all requests share one shape and the dynamic batcher joins

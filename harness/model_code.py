@@ -3,7 +3,7 @@
 Triton loads each model.py with its own folder on the path, so model.py imports its sibling
 (`from tokenization import ...`). Tests and benchmarks get the same modules from here:
 
-    from harness.model_code import postprocessing, tokenization, torchscript
+    from harness.model_code import postprocessing, tokenization
 """
 
 import importlib
@@ -12,11 +12,9 @@ from pathlib import Path
 
 from conversion.repository import TEMPLATE, VERSION, Pipeline
 
-PROJECT = Path(__file__).resolve().parents[1]
 FOLDERS = {
     "tokenization": TEMPLATE / Pipeline(TEMPLATE).model("tokenizer") / VERSION,
     "postprocessing": TEMPLATE / Pipeline(TEMPLATE).model("postprocess") / VERSION,
-    "torchscript": PROJECT / "server" / "backends" / "pytorch",
 }
 
 for _folder in FOLDERS.values():
@@ -25,4 +23,3 @@ for _folder in FOLDERS.values():
 
 tokenization = importlib.import_module("tokenization")
 postprocessing = importlib.import_module("postprocessing")
-torchscript = importlib.import_module("torchscript")

@@ -12,7 +12,8 @@ The local launcher:
 - triton_server.py: TritonServer, one tritonserver process, ready-checked, drained and stopped;
   start_on_free_ports() for tests and users' CI; pytest_plugin.py builds fixtures on it;
 - __main__.py and supervisor.py: `python -m server`, which restarts a server whose stub died;
-- installation.py: where nvidia-pytriton keeps tritonserver; backends/: the Python-based `pytorch` backend.
+- installation.py: where nvidia-pytriton keeps tritonserver, and the backend directory: its Python backend and
+  Triton's own pytorch backend, which pytorch_backend.py builds from source against the venv's torch (`make setup`).
 The image: container.py, its entry (`python3 -m server.container`), and health.py, its health check.
 Every module here imports only the standard library (and store, for an s3:// version), so the image,
 whose python3 has nothing else, carries the package whole.

@@ -78,7 +78,7 @@ def assert_no_request_hung_or_failed_obscurely(outcomes: list[Outcome]) -> None:
             assert "Traceback" not in outcome.error and len(outcome.error) > 20, outcome.error
 
 
-@pytest.mark.parametrize("instance", ["sentiment.tokenizer_0_0", "sentiment.classifier_0_0"])
+@pytest.mark.parametrize("instance", ["sentiment.tokenizer_0_0", "sentiment.postprocess_0_0"])
 def test_a_killed_stub_is_noticed_and_the_service_restored(tiny_roberta_repository, tmp_path, instance):
     with Launcher(tiny_roberta_repository, tmp_path) as launcher, Load(launcher.endpoints.grpc, clients=4) as load:
         time.sleep(1.0)

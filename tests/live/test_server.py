@@ -30,7 +30,7 @@ def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_reposi
     with pytest.raises(ServerFailed) as failure:
         start_on_free_ports(broken, tmp_path / "server.log")
     message = str(failure.value)
-    assert "model 'sentiment.postprocess' failed to load" in message
+    assert "model 'sentiment.postprocess' (pipeline 'sentiment') failed to load" in message
     assert reason in message
     assert str(tmp_path / "server.log") in message
 
