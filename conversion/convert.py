@@ -139,6 +139,13 @@ def token_budget(options: ConversionOptions, traced: torch.jit.ScriptModule, ser
     return {"cpu": best, **gpu, "chosen_by": "fastest on this CPU", "seconds_by_cpu_budget": seconds}
 
 
+def input_limits(model: transformers.PreTrainedModel, max_length: int, token_types: bool) -> length_grouping.InputLimits:
+    """What the served module refuses as NaN rows: ids past the embedding, rows past the maximum length,
+    token types past the model's."""
+    types = model.config.type_vocab_size if token_types else length_grouping.UNLIMITED
+    return length_grouping.InputLimits(model.get_input_embeddings().num_embeddings, max_length, types)
+
+
 def refuse_beyond_tolerance(what: str, difference: float, tolerance: float, reference: str = "eager PyTorch") -> None:
     log.info("max |%s − %s| difference: %.3e (tolerance %.0e)", what, reference, difference, tolerance)
     if not difference <= tolerance:
@@ -176,7 +183,8 @@ def convert(options: ConversionOptions) -> Manifest:
     refuse_beyond_tolerance("traced", difference, options.tolerance)
 
     budget = token_budget(options, traced, serving, token_types)
-    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"], token_types)
+    limits = input_limits(head.model, head.max_length, token_types)
+    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"], token_types, limits)
     log.info("verifying the length-grouping module on mixed-length batches in scrambled order")
     grouped_difference = export.grouped_difference(grouped, module, serving, pairs, token_types)
     exact_difference = grouped_difference

@@ -8,11 +8,17 @@ into sub-batches of at most a token budget (rows × longest row; one for the CPU
 trims each sub-batch to its own longest row, and puts the logits back in request order. Padding is paid per group of similar
 length, never per arrival accident, and the module is plain TorchScript that the native libtorch
 backend loads as it is.
+
+Rows the model cannot take (a token id outside its vocabulary, more tokens than its maximum length, a
+token type it does not have, a mask of another shape than the ids) get NaN logits, and the rest of the
+batch is answered. Raising instead would fail every request Triton batched with the bad one, and tell
+their clients so with TorchScript's own stack of the model's code.
 """
 
 import logging
 import statistics
 import time
+from dataclasses import dataclass
 from typing import List, Tuple
 
 import torch
@@ -24,6 +30,17 @@ CANDIDATE_BUDGETS = (64, 128, 256, 512, 1024, 2048, 4096)
 # Not measured here (no GPU): one sub-batch holds 32 rows of 512 tokens, enough to keep a
 # data-centre GPU busy while still trimming padding per group. Override with --gpu-token-budget.
 DEFAULT_GPU_TOKEN_BUDGET = 16384
+UNLIMITED = 2**62
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """What the traced classifier can take: ids below `vocab_size`, rows of at most `max_length` tokens,
+    token types below `type_vocab_size`."""
+
+    vocab_size: int = UNLIMITED
+    max_length: int = UNLIMITED
+    type_vocab_size: int = UNLIMITED
 
 
 class LengthGroupedClassifier(torch.nn.Module):
@@ -31,20 +48,50 @@ class LengthGroupedClassifier(torch.nn.Module):
 
     cpu_token_budget: int
     gpu_token_budget: int
+    vocab_size: int
+    max_length: int
+    type_vocab_size: int
 
-    def __init__(self, classifier: torch.nn.Module, cpu_token_budget: int, gpu_token_budget: int):
+    def __init__(self, classifier: torch.nn.Module, cpu_token_budget: int, gpu_token_budget: int, limits: InputLimits):
         super().__init__()
         self.classifier = classifier
         self.cpu_token_budget = cpu_token_budget
         self.gpu_token_budget = gpu_token_budget
+        self.vocab_size = limits.vocab_size
+        self.max_length = limits.max_length
+        self.type_vocab_size = limits.type_vocab_size
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        valid = self._valid(input_ids, attention_mask)
+        input_ids, attention_mask = self._admitted(input_ids, valid), self._admitted_mask(attention_mask, input_ids, valid)
         order, groups = self._groups(input_ids, attention_mask)
         parts: List[torch.Tensor] = []
         for members, width in groups:
             ids, mask = input_ids.index_select(0, members), attention_mask.index_select(0, members)
             parts.append(self.classifier(ids[:, :width].contiguous(), mask[:, :width].contiguous()))
-        return self._in_request_order(parts, order)
+        return self._refused_as_nan(self._in_request_order(parts, order), valid)
+
+    def _valid(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Per row, whether the classifier can take it: its ids in the vocabulary, its tokens within the
+        maximum length; no row is valid when the mask's shape is not the ids'."""
+        if attention_mask.shape != input_ids.shape:
+            return torch.zeros(input_ids.size(0), dtype=torch.bool, device=input_ids.device)
+        in_vocabulary = ((input_ids >= 0) & (input_ids < self.vocab_size)).all(dim=1)
+        return in_vocabulary & (self._extents(attention_mask) <= self.max_length)
+
+    def _admitted(self, tensor: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """`tensor` with each refused row replaced by zeros, which every classifier takes."""
+        return torch.where(valid.unsqueeze(1), tensor, torch.zeros_like(tensor))
+
+    def _admitted_mask(self, attention_mask: torch.Tensor, input_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The mask, a refused row's reduced to its first token; one of the ids' shape when its own is not."""
+        one_token = (torch.arange(input_ids.size(1), device=input_ids.device) == 0).to(input_ids.dtype).expand_as(input_ids)
+        if attention_mask.shape != input_ids.shape:
+            return one_token
+        return torch.where(valid.unsqueeze(1), attention_mask, one_token)
+
+    def _refused_as_nan(self, logits: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return torch.where(valid.unsqueeze(1), logits, torch.full_like(logits, float("nan")))
 
     def _groups(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Tuple[torch.Tensor, List[Tuple[torch.Tensor, int]]]:
         """The rows sorted longest first, cut into sub-batches under the device's token budget:
@@ -80,22 +127,33 @@ class LengthGroupedPairClassifier(LengthGroupedClassifier):
     """The same for models that take token type ids: (input_ids, attention_mask, token_type_ids) → logits."""
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        valid = self._valid(input_ids, attention_mask)
+        if token_type_ids.shape != input_ids.shape:
+            valid, token_type_ids = torch.zeros_like(valid), torch.zeros_like(input_ids)
+        valid = valid & ((token_type_ids >= 0) & (token_type_ids < self.type_vocab_size)).all(dim=1)
+        token_type_ids = self._admitted(token_type_ids, valid)
+        input_ids, attention_mask = self._admitted(input_ids, valid), self._admitted_mask(attention_mask, input_ids, valid)
         order, groups = self._groups(input_ids, attention_mask)
         parts: List[torch.Tensor] = []
         for members, width in groups:
             ids, mask = input_ids.index_select(0, members), attention_mask.index_select(0, members)
             types = token_type_ids.index_select(0, members)
             parts.append(self.classifier(ids[:, :width].contiguous(), mask[:, :width].contiguous(), types[:, :width].contiguous()))
-        return self._in_request_order(parts, order)
+        return self._refused_as_nan(self._in_request_order(parts, order), valid)
 
 
 def script(
-    classifier: torch.jit.ScriptModule, cpu_token_budget: int, gpu_token_budget: int, token_types: bool = False
+    classifier: torch.jit.ScriptModule,
+    cpu_token_budget: int,
+    gpu_token_budget: int,
+    token_types: bool = False,
+    limits: InputLimits = InputLimits(),
 ) -> torch.jit.ScriptModule:
     """The traced classifier wrapped and scripted: one TorchScript file, loadable without this code.
-    With `token_types`, the classifier (and the module) takes token type ids as a third input."""
+    With `token_types`, the classifier (and the module) takes token type ids as a third input; rows
+    past `limits` get NaN logits."""
     wrapper = LengthGroupedPairClassifier if token_types else LengthGroupedClassifier
-    return torch.jit.script(wrapper(classifier, cpu_token_budget, gpu_token_budget))
+    return torch.jit.script(wrapper(classifier, cpu_token_budget, gpu_token_budget, limits))
 
 
 def timing_batch(pad_id: int, vocab_size: int, longest: int, rows: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

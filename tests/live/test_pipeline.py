@@ -172,11 +172,51 @@ def test_default_model_gets_plain_cases_right(served):
     assert labels == wanted
 
 
-def test_classifier_rejects_token_ids_outside_the_vocabulary_and_keeps_serving(served):
+@pytest.mark.parametrize("spoil", ["id past the vocabulary", "negative id", "longer than the maximum length"])
+def test_a_row_the_classifier_cannot_take_gets_nan_and_the_rows_beside_it_their_logits(served, spoil):
+    """Sent straight to the classifier: the bad row is answered NaN, its neighbours in the same request (and so in
+    the same batch) are answered as usual, and the server goes on serving."""
     client = grpc_client(served)
-    ids = np.array([[0, 10**9, 2]], dtype=np.int64)
-    with pytest.raises(InferenceServerException, match="TorchScript execution failed: .*index out of range") as failure:
-        infer(client, "sentiment.classifier", {"INPUT__0": ids, "INPUT__1": np.ones_like(ids)}, ["OUTPUT__0"])
-    assert "Traceback" not in failure.value.message()
+    texts = ["I love this", "I hate mondays", "ok"]
+    tokens = infer(client, "sentiment.tokenizer", {"TEXT": text_tensor(texts)}, ["INPUT_IDS", "ATTENTION_MASK"])
+    ids, mask = tokens["INPUT_IDS"].copy(), tokens["ATTENTION_MASK"].copy()
+    if spoil == "longer than the maximum length":
+        ids, mask = np.pad(ids, ((0, 0), (0, 8)), constant_values=3), np.pad(mask, ((0, 0), (0, 8)))
+        mask[1] = 1
+    else:
+        ids[1, 1] = 10**9 if spoil == "id past the vocabulary" else -1
+    logits = infer(client, "sentiment.classifier", {"INPUT__0": ids, "INPUT__1": mask}, ["OUTPUT__0"])["OUTPUT__0"]
+    assert np.isnan(logits[1]).all()
+    np.testing.assert_allclose(logits[[0, 2]], served.reference.logits([texts[0], texts[2]]), atol=ATOL, rtol=0)
     assert client.is_model_ready("sentiment.classifier")
+    np.testing.assert_allclose(sentiment(client, ["ok"])["PROBS"], served.reference.probs(["ok"]), atol=ATOL, rtol=0)
+
+
+def test_ids_and_a_mask_of_different_lengths_get_nan_for_every_row(served):
+    client = grpc_client(served)
+    ids = np.array([[0, 5, 2], [0, 6, 2]], dtype=np.int64)
+    logits = infer(client, "sentiment.classifier", {"INPUT__0": ids, "INPUT__1": np.ones((2, 4), dtype=np.int64)}, ["OUTPUT__0"])
+    assert np.isnan(logits["OUTPUT__0"]).all()
+    np.testing.assert_allclose(sentiment(client, ["ok"])["PROBS"], served.reference.probs(["ok"]), atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "ids, mask, message",
+    [
+        (np.ones((1, 3), dtype=np.int32), np.ones((1, 3), dtype=np.int32), "data-type is 'INT32', but model 'sentiment.classifier' expects 'INT64'"),
+        (np.ones((1, 1, 3), dtype=np.int64), np.ones((1, 1, 3), dtype=np.int64), "unexpected shape for input 'INPUT__"),
+    ],
+    ids=["wrong dtype", "wrong rank"],
+)
+def test_triton_refuses_a_wrong_dtype_or_rank_before_the_backend_runs(served, ids, mask, message):
+    client = grpc_client(served)
+    inputs = []
+    for name, array in (("INPUT__0", ids), ("INPUT__1", mask)):
+        tensor = grpcclient.InferInput(name, list(array.shape), "INT32" if array.dtype == np.int32 else "INT64")
+        tensor.set_data_from_numpy(array)
+        inputs.append(tensor)
+    with pytest.raises(InferenceServerException) as failure:
+        client.infer("sentiment.classifier", inputs)
+    assert failure.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert message in failure.value.message() and "Traceback" not in failure.value.message()
     np.testing.assert_allclose(sentiment(client, ["ok"])["PROBS"], served.reference.probs(["ok"]), atol=ATOL, rtol=0)

@@ -118,3 +118,39 @@ def test_token_types_travel_with_their_rows_and_are_trimmed_alike():
     out = length_grouping.script(torch.jit.script(PairProbe()), 64, 64, token_types=True)(ids, mask, types)
     assert out[:, 1].tolist() == (types * mask * torch.arange(1, 65)).sum(dim=1).float().tolist()
     assert all(width >= length for width, length in zip(out[:, 0].long().tolist(), lengths))
+
+
+LIMITS = length_grouping.InputLimits(vocab_size=200, max_length=40, type_vocab_size=2)
+
+
+def refused_rows(logits: torch.Tensor) -> list[int]:
+    return torch.isnan(logits).all(dim=1).nonzero().flatten().tolist()
+
+
+def test_rows_the_classifier_cannot_take_get_nan_and_the_rest_their_logits(tiny_classifier):
+    eager, traced = tiny_classifier
+    lengths = [5, 12, 41, 7, 30]
+    ids, mask = right_padded(lengths, 48)
+    ids[1, 3], ids[3, 0] = 200, -1  # outside the vocabulary; row 2 is longer than the maximum length
+    grouped = length_grouping.script(traced, 64, 64, limits=LIMITS)
+    with torch.no_grad():
+        got = grouped(ids, mask)
+        expected = torch.cat([eager(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits for i, n in [(0, 5), (4, 30)]])
+    assert refused_rows(got) == [1, 2, 3]
+    torch.testing.assert_close(got[[0, 4]], expected, atol=1e-4, rtol=0)
+
+
+def test_a_mask_of_another_shape_than_the_ids_refuses_every_row(tiny_classifier):
+    ids, mask = right_padded([3, 9], 10)
+    grouped = length_grouping.script(tiny_classifier[1], 64, 64, limits=LIMITS)
+    with torch.no_grad():
+        assert refused_rows(grouped(ids, mask[:, :9])) == [0, 1]
+
+
+def test_token_types_past_the_model_s_refuse_their_row_alone():
+    ids, mask = right_padded([5, 30, 2], 64)
+    types = torch.zeros_like(ids)
+    types[1, 4] = 2
+    grouped = length_grouping.script(torch.jit.script(PairProbe()), 64, 64, token_types=True, limits=LIMITS)
+    assert refused_rows(grouped(ids, mask, types)) == [1]
+    assert refused_rows(grouped(ids, mask, types[:, :10])) == [0, 1, 2]
