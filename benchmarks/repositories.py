@@ -6,6 +6,7 @@ memory) out of the figures.
 """
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from conversion.repository import MODEL_FILE, VERSION, Manifest, Pipeline, RepositoryError
@@ -65,3 +66,21 @@ def with_peer_models(pipeline: Pipeline, destination: Path) -> Pipeline:
     (unbatched / "config.pbtxt").write_text(UNBATCHED_CLASSIFIER.format(name=unbatched.name))
     (unbatched / MODEL_FILE).symlink_to(pipeline.model_file.resolve())
     return served
+
+
+def copies(pipeline: Pipeline, destination: Path, count: int, classifier_config: Callable[[str], str] | None = None) -> list[str]:
+    """`count` copies of `pipeline` in one repository at `destination`, named NAME, NAME2, ... (model.pt
+    linked), each classifier's config.pbtxt passed through `classifier_config`; the pipelines' names."""
+    names = [pipeline.name, *(f"{pipeline.name}{number}" for number in range(2, count + 1))]
+    for number, name in enumerate(names):
+        staging = destination / f"copy-{number}"
+        copy = alone(pipeline, staging)
+        for model in copy.models:
+            config = staging / model / "config.pbtxt"
+            text = config.read_text().replace(f'"{pipeline.name}', f'"{name}')
+            if classifier_config is not None and model == copy.model("classifier"):
+                text = classifier_config(text)
+            config.write_text(text)
+            (staging / model).rename(destination / model.replace(pipeline.name, name, 1))
+        staging.rmdir()
+    return names
