@@ -22,6 +22,7 @@ import torch
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
+from conversion import length_grouping
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from harness.model_code import postprocessing, tokenization
 
@@ -40,22 +41,6 @@ def classifier_parameters(repository: Path, model: str) -> dict[str, str]:
     return {key: value.get("string_value", "") for key, value in parameters.items()}
 
 
-def native_settings(parameters: dict[str, str]) -> tuple[bool, bool]:
-    """Apply the TorchScript settings Triton's pytorch backend applies (src/libtorch.cc, r24.10): the JIT's
-    profiling mode and executor where the config sets them; returns (optimized execution, inference
-    mode), which it sets around every execution: on unless DISABLE_OPTIMIZED_EXECUTION / INFERENCE_MODE
-    say otherwise."""
-
-    def flag(key: str) -> bool | None:
-        value = parameters.get(key, "").strip().lower()
-        return None if value == "" else value == "true"
-
-    for key, setter in (("ENABLE_JIT_PROFILING", torch._C._jit_set_profiling_mode), ("ENABLE_JIT_EXECUTOR", torch._C._jit_set_profiling_executor)):
-        if flag(key) is not None:
-            setter(flag(key))
-    return flag("DISABLE_OPTIMIZED_EXECUTION") is not True, flag("INFERENCE_MODE") is not False
-
-
 class InProcessPipeline:
     """tokenize → TorchScript → postprocess, exactly as a pipeline's three served models do it."""
 
@@ -67,8 +52,8 @@ class InProcessPipeline:
         self.classifier = getattr(self.module, "classifier", self.module)  # the traced classifier inside
         self.labels = postprocessing.load_labels(pipeline.labels_file)
         self.function = pipeline.manifest().function  # what the postprocess model applies (postprocessing.apply)
-        # The same TorchScript settings the served backend applies from NAME.classifier/config.pbtxt.
-        self.optimized, self.inference_mode = native_settings(classifier_parameters(pipeline.root, pipeline.model("classifier")))
+        # The TorchScript settings the served backend applies from NAME.classifier/config.pbtxt.
+        self.parameters = classifier_parameters(pipeline.root, pipeline.model("classifier"))
 
     def __call__(self, texts: list[str], mode: str = "arrival"):
         """Classify texts; `module` pads to the maximum length and runs model.pt, the others pad to the batch's longest."""
@@ -78,7 +63,7 @@ class InProcessPipeline:
             rows = self.encoder.token_ids(texts)
             ids, mask = self.pad(rows, self.encoder.pad_id, max(map(len, rows)))
             network = self.classifier
-        with torch.inference_mode(self.inference_mode), torch.no_grad(), torch.jit.optimized_execution(self.optimized):
+        with length_grouping.as_served(self.parameters):
             logits = network(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
         return self.postprocessing.postprocess(logits, self.labels, self.function)
 

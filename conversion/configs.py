@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from .repository import Pipeline
 
+# What every classifier's config asks of Triton's pytorch backend; conversion times the token budget under it.
+CLASSIFIER_PARAMETERS = {"INFERENCE_MODE": "true", "ENABLE_JIT_EXECUTOR": "false", "ENABLE_JIT_PROFILING": "false"}
+
 MAX_BATCH_SIZE = 64
 
 
@@ -91,16 +94,17 @@ clients calling the classifier directly get correct logits too.
         _tensors("input", inputs),
         _tensors("output", [Tensor("OUTPUT__0", "TYPE_FP32", "-1")]),
         """\
-# One instance using every core (torch's default intra-op threads): as fast as two of one thread
-# each and faster at c=1 (benchmarks/results/settings.md).
+# One instance on the threads the launcher sizes to the CPU it may use (server/threads.py), not
+# INTRA_OP_THREAD_COUNT, which libtorch would apply to every model in the server: faster at c=1
+# than two instances of one thread each (benchmarks/results/settings.md).
 instance_group [ { count: 1, kind: KIND_AUTO } ]
 dynamic_batching { }
-parameters: { key: "INFERENCE_MODE", value: { string_value: "true" } }
-# TorchScript's optimising executors re-specialise the graph for new input shapes, and the
-# sub-batches come in many shapes: with optimisation on, a batch took up to 0.5 s longer on
-# first sight of a shape.
-parameters: { key: "DISABLE_OPTIMIZED_EXECUTION", value: { string_value: "true" } }
-""",
+# Inference mode, and TorchScript's legacy executor with its graph optimisations: the profiling
+# executor re-specialises the graph for each new input shape, and sub-batches come in many shapes.
+# libtorch holds the executor settings process-wide, for every classifier in the server alike
+# (benchmarks/results/settings.md).""",
+        *(f'parameters: {{ key: "{key}", value: {{ string_value: "{value}" }} }}' for key, value in CLASSIFIER_PARAMETERS.items()),
+        "",
     ])  # fmt: skip
 
 

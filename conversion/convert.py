@@ -134,7 +134,7 @@ def token_budget(options: ConversionOptions, traced: torch.jit.ScriptModule, ser
     )
     if token_types:
         batch = (*batch, torch.zeros_like(batch[0]))
-    best, seconds = length_grouping.measure_cpu_budget(traced, batch)
+    best, seconds = length_grouping.measure_cpu_budget(traced, batch, configs.CLASSIFIER_PARAMETERS)
     log.info("token budget %d: the fastest here", best)
     return {"cpu": best, **gpu, "chosen_by": "fastest on this CPU", "seconds_by_cpu_budget": seconds}
 

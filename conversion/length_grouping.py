@@ -18,6 +18,7 @@ their clients so with TorchScript's own stack of the model's code.
 import logging
 import statistics
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -175,19 +176,40 @@ def timing_batch(pad_id: int, vocab_size: int, longest: int, rows: int = 64) -> 
     return torch.where(mask.bool(), ids, torch.full_like(ids, pad_id)), mask
 
 
+@contextmanager
+def as_served(parameters: dict[str, str]):
+    """TorchScript run as Triton's pytorch backend runs it under a classifier config's `parameters`
+    (src/libtorch.cc, r24.10): inference mode and graph optimisation unless INFERENCE_MODE or
+    DISABLE_OPTIMIZED_EXECUTION say otherwise, the JIT's executor and profiling modes where set.
+    The modes are process-wide in torch: restored on leaving."""
+
+    def flag(key: str) -> bool | None:
+        value = parameters.get(key, "").strip().lower()
+        return None if value == "" else value == "true"
+
+    setters = {"ENABLE_JIT_EXECUTOR": torch._C._jit_set_profiling_executor, "ENABLE_JIT_PROFILING": torch._C._jit_set_profiling_mode}
+    previous = {key: setter(flag(key)) for key, setter in setters.items() if flag(key) is not None}
+    try:
+        with torch.inference_mode(flag("INFERENCE_MODE") is not False), torch.no_grad():
+            with torch.jit.optimized_execution(flag("DISABLE_OPTIMIZED_EXECUTION") is not True):
+                yield
+    finally:
+        for key, value in previous.items():
+            setters[key](value)
+
+
 def measure_cpu_budget(
-    classifier: torch.jit.ScriptModule, batch: tuple[torch.Tensor, ...], rounds: int = 3
+    classifier: torch.jit.ScriptModule, batch: tuple[torch.Tensor, ...], parameters: dict[str, str], rounds: int = 3
 ) -> tuple[int, dict[int, float]]:
-    """The candidate budget that runs `batch` fastest on this CPU, and the median seconds of each.
+    """The candidate budget that runs `batch` fastest on this CPU, as the backend runs it under the
+    config's `parameters`, and the median seconds of each.
 
     Candidates take turns within each round, so a slow moment of a shared machine hits them alike.
     """
     token_types = len(batch) == 3
     grouped = {budget: script(classifier, budget, DEFAULT_GPU_TOKEN_BUDGET, token_types) for budget in CANDIDATE_BUDGETS}
     timings: dict[int, list[float]] = {budget: [] for budget in CANDIDATE_BUDGETS}
-    # As classifier/config.pbtxt runs it (DISABLE_OPTIMIZED_EXECUTION): the optimising executors
-    # re-specialise the graph for new input shapes, and sub-batches come in many shapes.
-    with torch.inference_mode(), torch.jit.optimized_execution(False):
+    with as_served(parameters):
         for module in grouped.values():
             module(*batch)  # warm-up
         for _ in range(rounds):

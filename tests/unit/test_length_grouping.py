@@ -7,6 +7,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from conversion import export, length_grouping
+from conversion.configs import CLASSIFIER_PARAMETERS
 from harness import tiny_roberta
 
 PAD = 1  # RoBERTa's padding id
@@ -97,7 +98,7 @@ def test_timing_batch_spreads_lengths_in_scrambled_order():
 
 def test_measured_budget_is_a_candidate_with_every_timing(tiny_classifier):
     batch = length_grouping.timing_batch(pad_id=PAD, vocab_size=200, longest=tiny_roberta.MAX_LENGTH, rows=16)
-    best, seconds = length_grouping.measure_cpu_budget(tiny_classifier[1], batch, rounds=1)
+    best, seconds = length_grouping.measure_cpu_budget(tiny_classifier[1], batch, CLASSIFIER_PARAMETERS, rounds=1)
     assert set(seconds) == set(length_grouping.CANDIDATE_BUDGETS)
     assert best in seconds and seconds[best] == min(seconds.values()) > 0
 
