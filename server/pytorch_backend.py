@@ -43,6 +43,7 @@ SOURCES = {
     "rapidjson": ("Tencent/rapidjson", "24b5e7a8b27f42fa16b96fc70aade9106cf7102f"),
 }
 SOURCES_VARIABLE = "TRITON_BACKEND_SOURCES"
+GITHUB = "github"
 ARCHIVE_URL = "https://codeload.github.com/{repository}/tar.gz/{commit}"
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -97,7 +98,8 @@ class BuildInputs:
     """Everything a build depends on: a build made from the same inputs is reused."""
 
     release: str
-    sources: str  # "github" (the pinned commits), or the sha256 of the tarball or folder given
+    commits: str  # the pinned commits of SOURCES, whichever way their trees arrive
+    sources: str  # "github", or the sha256 of the tarball or folder given
     torch: str
     python_include: str
     compiler: str
@@ -110,7 +112,8 @@ class BuildInputs:
 def build_inputs(sources: Path | None, torch: Torch) -> BuildInputs:
     return BuildInputs(
         release=RELEASE,
-        sources="github " + " ".join(commit for _, commit in SOURCES.values()) if sources is None else digest(sources),
+        commits=" ".join(commit for _, commit in SOURCES.values()),
+        sources=GITHUB if sources is None else digest(sources),
         torch=torch.version,
         python_include=python_include(),
         compiler=_first_line([compiler(), "--version"]),
@@ -236,13 +239,21 @@ def recorded_build(root: Path = BUILD_ROOT) -> dict | None:
 
 
 def up_to_date(root: Path, inputs: BuildInputs) -> bool:
-    """Whether `root` holds a library built from exactly `inputs`."""
+    """Whether `root` holds a library built from `inputs`. Without sources given, a build of the same pinned
+    commits from a tarball or folder counts too: offline, the next `make setup` must not need them again."""
     recorded = recorded_build(root)
-    return (root / LIBRARY).exists() and recorded is not None and recorded.get("inputs") == inputs.record()
+    if not (root / LIBRARY).exists() or recorded is None:
+        return False
+    built, wanted = dict(recorded.get("inputs", {})), inputs.record()
+    if inputs.sources == GITHUB:
+        built.pop("sources", None)
+        wanted.pop("sources")
+    return built == wanted
 
 
 def build(sources: Path | None, root: Path = BUILD_ROOT, force: bool = False) -> Path:
-    """The built library under `root`: reused when built from the same inputs, else built now."""
+    """The built library under `root`: reused when built from the same inputs, else built now. A build that
+    fails leaves the previous library and its record in place."""
     torch = Torch.find()
     inputs = build_inputs(sources, torch)
     library = root / LIBRARY
@@ -253,8 +264,6 @@ def build(sources: Path | None, root: Path = BUILD_ROOT, force: bool = False) ->
     work, log_file = root / "work", root / "build.log"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    library.unlink(missing_ok=True)
-    (root / "build.json").unlink(missing_ok=True)
     began = time.monotonic()
     log.info("building Triton's pytorch backend %s against torch %s (log: %s)", RELEASE, torch.version, log_file)
     unpack_sources(sources, work / "src")
@@ -264,6 +273,7 @@ def build(sources: Path | None, root: Path = BUILD_ROOT, force: bool = False) ->
             output.flush()
             if subprocess.run(command, stdout=output, stderr=subprocess.STDOUT, check=False).returncode != 0:
                 raise BuildFailed(f"building Triton's pytorch backend failed at `{command[0]} {command[1]} ...`: see {log_file}")
+    (root / "build.json").unlink(missing_ok=True)  # no record ever describes a library it did not build
     shutil.copy2(work / "cmake" / LIBRARY, library)
     seconds = round(time.monotonic() - began, 1)
     record = {"inputs": inputs.record(), "seconds": seconds, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -286,7 +296,7 @@ def built_library(root: Path = BUILD_ROOT) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.pytorch_backend", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", type=Path, default=os.environ.get(SOURCES_VARIABLE) or None,
+    parser.add_argument("--sources", type=lambda value: Path(value) if value else None, default=os.environ.get(SOURCES_VARIABLE) or None,
                         help=f"a tarball or folder of the source trees (default: ${SOURCES_VARIABLE}, else GitHub)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=BUILD_ROOT, help="where the library and build.json go")
     parser.add_argument("--force", action="store_true", help="build even when the recorded inputs match")

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conversion.repository import Pipeline
-from server import ServerFailed, start_on_free_ports
 from server.procfs import python_stubs
 from server.pytorch_backend import BUILD_ROOT, LIBRARY, PROJECT, SOURCES
+from tests.support import start_failure
 
 
 def test_a_second_make_setup_rebuilds_nothing():
@@ -51,6 +50,16 @@ def test_a_failed_build_says_where_its_log_is(tmp_path):
     )
     assert "this tree cannot build" in log.read_text()
     assert not (tmp_path / "build" / LIBRARY).exists() and not (tmp_path / "build" / "build.json").exists()
+
+
+def test_a_failed_build_leaves_the_previous_one_in_place(tmp_path):
+    previous = tmp_path / "build"
+    shutil.copytree(BUILD_ROOT, previous, ignore=shutil.ignore_patterns("work"))
+    record = (previous / "build.json").read_text()
+    result = build(broken_sources(tmp_path / "sources"), previous)
+    assert result.returncode == 1
+    assert (previous / "build.json").read_text() == record
+    assert (previous / LIBRARY).read_bytes() == (BUILD_ROOT / LIBRARY).read_bytes()
 
 
 def test_missing_build_tools_are_named_with_the_packages_to_install(tmp_path):
@@ -96,14 +105,7 @@ def saved_by_a_newer_torch(model_file: Path) -> None:
     ids=["garbage", "newer-torch"],
 )
 def test_a_model_pt_the_backend_cannot_load_fails_its_pipeline_at_start(tiny_roberta_repository, tmp_path, corrupt, reason):
-    broken = tmp_path / "broken"
-    shutil.copytree(tiny_roberta_repository, broken)
-    corrupt(Pipeline(broken).model_file)
-
-    with pytest.raises(ServerFailed) as failure:
-        start_on_free_ports(broken, tmp_path / "server.log")
-    message = str(failure.value)
+    message = start_failure(tiny_roberta_repository, tmp_path, lambda pipeline: corrupt(pipeline.model_file))
     assert "model 'sentiment.classifier' (pipeline 'sentiment') failed to load" in message
     assert reason in message
     assert "Traceback" not in message
-    assert str(tmp_path / "server.log") in message

@@ -16,7 +16,7 @@ from server.pytorch_backend import LIBRARY, SOURCES, BackendNotBuilt, BuildFaile
 
 
 def inputs(**changes) -> BuildInputs:
-    base = BuildInputs("r24.10", "abc", "2.13.0+cpu", "/usr/include/python3.11", "c++ 12.2.0", ("-DTRITON_ENABLE_GPU=OFF",))
+    base = BuildInputs("r24.10", "e97a900 bfec7c6", "abc", "2.13.0+cpu", "/usr/include/python3.11", "c++ 12.2.0", ("-DTRITON_ENABLE_GPU=OFF",))
     return dataclasses.replace(base, **changes)
 
 
@@ -38,13 +38,26 @@ def source_trees(folder: Path, leave_out: str | None = None) -> Path:
 
 @pytest.mark.parametrize(
     "change",
-    [{"torch": "2.14.0+cpu"}, {"sources": "def"}, {"compiler": "c++ 13.1.0"}, {"cmake_options": ("-DTRITON_ENABLE_GPU=ON",)}, {"release": "r25.01"}],
-    ids=["torch", "sources", "compiler", "flags", "release"],
+    [
+        {"torch": "2.14.0+cpu"},
+        {"sources": "def"},
+        {"sources": "github", "commits": "0000000 bfec7c6"},
+        {"compiler": "c++ 13.1.0"},
+        {"cmake_options": ("-DTRITON_ENABLE_GPU=ON",)},
+        {"release": "r25.01"},
+    ],
+    ids=["torch", "sources", "commits", "compiler", "flags", "release"],
 )
 def test_any_changed_input_means_a_new_build(tmp_path, change):
     root = recorded(tmp_path, inputs())
     assert pytorch_backend.up_to_date(root, inputs())
     assert not pytorch_backend.up_to_date(root, inputs(**change))
+
+
+def test_without_sources_given_a_build_of_the_pinned_commits_from_a_tarball_is_reused(tmp_path):
+    root = recorded(tmp_path, inputs(sources="sha256-of-the-tarball"))
+    assert pytorch_backend.up_to_date(root, inputs(sources="github"))
+    assert not pytorch_backend.up_to_date(root, inputs(sources="sha256-of-another-tarball"))
 
 
 def test_a_record_without_its_library_is_no_build(tmp_path):
@@ -141,7 +154,8 @@ def test_an_unreachable_source_says_how_to_build_offline(monkeypatch, tmp_path):
         pytorch_backend.unpack_sources(None, tmp_path / "unpacked")
 
 
-def test_the_inputs_name_the_pinned_commits_when_sources_come_from_github():
+def test_the_inputs_name_the_pinned_commits_and_where_the_trees_come_from():
     recorded_inputs = pytorch_backend.build_inputs(None, pytorch_backend.Torch.find())
-    assert recorded_inputs.sources.split() == ["github", *(commit for _, commit in SOURCES.values())]
+    assert recorded_inputs.sources == "github"
+    assert recorded_inputs.commits.split() == [commit for _, commit in SOURCES.values()]
     assert recorded_inputs.torch == pytorch_backend.Torch.find().version
