@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clients import Classifier
+from conversion import configs
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from server import start_on_free_ports
 
@@ -63,7 +64,7 @@ def configured(config: str, variant: Variant) -> str:
     """The classifier's config.pbtxt with the variant's parameters and instance count instead of its own."""
     config = _PARAMETER_LINE.sub("", config)
     config = _INSTANCE_GROUP.sub(f"instance_group [ {{ count: {variant.instances}, kind: KIND_AUTO }} ]\n", config)
-    lines = [f'parameters: {{ key: "{key}", value: {{ string_value: "{value}" }} }}' for key, value in variant.parameters.items()]
+    lines = [configs.parameter(key, value) for key, value in variant.parameters.items()]
     return config.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,11 @@ def _tensors(kind: str, tensors: list[Tensor]) -> str:
     return f"{kind} [\n" + ",\n".join(f"  {tensor}" for tensor in tensors) + "\n]"
 
 
+def parameter(key: str, value: str) -> str:
+    """One entry of a config's `parameters`, as the backends read them."""
+    return f'parameters: {{ key: "{key}", value: {{ string_value: "{value}" }} }}'
+
+
 def _header(comment: str, name: str, backend: str) -> str:
     lines = [f"# {line}" if line else "#" for line in comment.strip().splitlines()]
     return "\n".join([*lines, f'name: "{name}"', backend, f"max_batch_size: {MAX_BATCH_SIZE}"])
@@ -103,7 +108,7 @@ dynamic_batching { }
 # executor re-specialises the graph for each new input shape, and sub-batches come in many shapes.
 # libtorch holds the executor settings process-wide, for every classifier in the server alike
 # (benchmarks/results/settings.md).""",
-        *(f'parameters: {{ key: "{key}", value: {{ string_value: "{value}" }} }}' for key, value in CLASSIFIER_PARAMETERS.items()),
+        *(parameter(key, value) for key, value in CLASSIFIER_PARAMETERS.items()),
         "",
     ])  # fmt: skip
 
@@ -126,7 +131,7 @@ the checkpoint's head). labels.json beside model.py is written by `python -m con
         "dynamic_batching { }",
         "# The classifier's conversion record: the function to apply, and as many labels as it outputs",
         "# logits (checked when the model loads; path relative to this folder).",
-        f'parameters: {{ key: "CLASSIFIER_MANIFEST", value: {{ string_value: "{manifest}" }} }}',
+        parameter("CLASSIFIER_MANIFEST", manifest),
         "",
     ])  # fmt: skip
 

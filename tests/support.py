@@ -1,14 +1,19 @@
 """What the tests share: the project's paths, the admin key the served fixture uses,
-`python -m server` run as a user runs it, and a wait for requests to be in flight."""
+`python -m server` run as a user runs it, a wait for requests to be in flight, and a start that must fail."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from benchmarks import server_stats
-from server import free_endpoints
+from conversion.repository import Pipeline
+from server import ServerFailed, free_endpoints, start_on_free_ports
 from server.procfs import children
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -32,6 +37,19 @@ def wait_until_in_flight(http_url: str, pipeline: str, requests: int, timeout: f
             return
         time.sleep(0.01)
     raise TimeoutError(f"{pipeline}.tokenizer did not see {requests} requests within {timeout:.0f} s")
+
+
+def start_failure(repository: Path, workdir: Path, spoil: Callable[[Pipeline], None]) -> str:
+    """The launcher's report on a copy of `repository` whose default pipeline `spoil` broke: the start
+    must fail, and the report must name the server log."""
+    broken = workdir / "broken"
+    shutil.copytree(repository, broken)
+    spoil(Pipeline(broken))
+    with pytest.raises(ServerFailed) as failure:
+        start_on_free_ports(broken, workdir / "server.log")
+    message = str(failure.value)
+    assert str(workdir / "server.log") in message
+    return message
 
 
 class Launcher:

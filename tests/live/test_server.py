@@ -1,16 +1,14 @@
 """The launcher with a real server: load failures named with their reason, an empty repository refused, stops that let requests finish."""
 
 import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
 from clients import classify
-from conversion.repository import Pipeline
-from server import ServerFailed, ServingConfig, TritonServer, free_endpoints, start_on_free_ports
-from tests.support import Launcher, wait_until_in_flight
+from server import ServerFailed, ServingConfig, TritonServer, free_endpoints
+from tests.support import Launcher, start_failure, wait_until_in_flight
 from tests.texts import LONG_TEXT
 
 
@@ -23,16 +21,9 @@ from tests.texts import LONG_TEXT
     ids=["missing", "count-disagrees-with-classifier"],
 )
 def test_a_model_that_fails_to_load_is_named_with_its_reason(tiny_roberta_repository, tmp_path, break_labels, reason):
-    broken = tmp_path / "broken"
-    subprocess.run(["cp", "-r", str(tiny_roberta_repository), str(broken)], check=True)
-    break_labels(Pipeline(broken).labels_file)
-
-    with pytest.raises(ServerFailed) as failure:
-        start_on_free_ports(broken, tmp_path / "server.log")
-    message = str(failure.value)
+    message = start_failure(tiny_roberta_repository, tmp_path, lambda pipeline: break_labels(pipeline.labels_file))
     assert "model 'sentiment.postprocess' (pipeline 'sentiment') failed to load" in message
     assert reason in message
-    assert str(tmp_path / "server.log") in message
 
 
 def test_an_empty_repository_is_refused(tmp_path):
