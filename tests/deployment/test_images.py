@@ -174,7 +174,7 @@ def test_the_build_contexts_hold_what_the_dockerfiles_copy():
 def test_conversion_output_is_left_out_of_git_and_of_the_conversion_image():
     default = Pipeline(Path("model_repository"))
     assert {path.as_posix() for path in map(default.path, default.artifacts)} <= set((PROJECT / ".gitignore").read_text().splitlines())
-    model_code = [path.relative_to(PROJECT).as_posix() for path in REPOSITORY.glob("*/1/*.py")]
+    model_code = [path.relative_to(PROJECT).as_posix() for model in default.models for path in (REPOSITORY / model).glob("1/*.py")]
     assert model_code and all(in_build_context("conversion", path) for path in model_code)
     for name in PIPELINE_NAMES:  # whatever was converted into model_repository/ here stays out of the image
         pipeline = Pipeline(Path("model_repository"), name)
