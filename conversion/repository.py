@@ -101,6 +101,11 @@ class Manifest:
         return not self.zero_shot_prototypes and not self.adapter and not self.quantize
 
 
+def pipeline_of(model: str) -> str:
+    """The pipeline a model belongs to: NAME for the ensemble NAME and its steps NAME.<step> (names have no dot)."""
+    return model.split(".", 1)[0]
+
+
 @dataclass(frozen=True)
 class Pipeline:
     """Pipeline `name` in the repository folder `root`: its models, files and manifest."""

@@ -11,6 +11,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from conversion.repository import pipeline_of
+
 from . import processes
 from .config import Endpoints, ServingConfig
 from .drain import drain
@@ -170,7 +172,7 @@ class TritonServer:
         text = self.log_file.read_text(encoding="utf-8", errors="replace") if self.log_file.exists() else ""
         failures = load_failures(text)
         lines = [summary]
-        lines += [f"  model '{model}' (pipeline '{model.split('.')[0]}') failed to load: {reason}" for model, reason in failures.items()]
+        lines += [f"  model '{model}' (pipeline '{pipeline_of(model)}') failed to load: {reason}" for model, reason in failures.items()]
         if not failures:
             lines += ["  last lines of the server log:", *("    " + line for line in text.splitlines()[-15:])]
         lines.append(f"  full log: {self.log_file}")
