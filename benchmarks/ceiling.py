@@ -5,8 +5,8 @@ Measured three ways at each batch size, every batch tokenized, classified and po
   classifier inside model.pt: what one process does without knowing the lengths ahead;
 - `grouped`: the whole corpus sorted by token length first, then cut into batches padded to their
   longest text, through the same traced classifier: the best any batching can do on these texts;
-- `module`: texts in corpus order padded to the maximum length, through model.pt itself (its
-  length grouping included): what the served classifier runs per batch.
+- `module`: texts in corpus order, as one request padded to its longest, through model.pt itself
+  (its length grouping included): what the served classifier runs per batch.
 Ratios are taken against the better of `arrival` and `grouped`.
 """
 
@@ -45,7 +45,6 @@ class InProcessPipeline:
     """tokenize → TorchScript → postprocess, exactly as a pipeline's three served models do it."""
 
     def __init__(self, pipeline: Pipeline):
-        self.pad = tokenization.pad
         self.postprocessing = postprocessing
         self.encoder = tokenization.TextEncoder.load(pipeline.tokenizer_file)
         self.module = torch.jit.load(str(pipeline.model_file)).eval()
@@ -56,15 +55,14 @@ class InProcessPipeline:
         self.parameters = classifier_parameters(pipeline.root, pipeline.model("classifier"))
 
     def __call__(self, texts: list[str], mode: str = "arrival"):
-        """Classify texts; `module` pads to the maximum length and runs model.pt, the others pad to the batch's longest."""
-        if mode == "module":
-            ids, mask, network = *self.encoder.encode(texts), self.module
-        else:
-            rows = self.encoder.token_ids(texts)
-            ids, mask = self.pad(rows, self.encoder.pad_id, max(map(len, rows)))
-            network = self.classifier
+        """Classify texts, padded to the batch's longest: `module` through model.pt as the backend hands it a
+        ragged batch, the others through the traced classifier inside."""
+        ids, mask = (torch.from_numpy(array) for array in self.encoder.encode(texts))
         with length_grouping.as_served(self.parameters):
-            logits = network(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+            if mode == "module":
+                logits = self.module(*length_grouping.ragged(ids, mask)).numpy()
+            else:
+                logits = self.classifier(ids, mask).numpy()
         return self.postprocessing.postprocess(logits, self.labels, self.function)
 
 

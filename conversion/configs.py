@@ -22,10 +22,12 @@ class Tensor:
     data_type: str
     dims: str  # as written in the config: "1" or "-1"
     optional: bool = False
+    ragged: bool = False
 
     def __str__(self) -> str:
         optional = ", optional: true" if self.optional else ""
-        return f'{{ name: "{self.name}", data_type: {self.data_type}, dims: [ {self.dims} ]{optional} }}'
+        ragged = ", allow_ragged_batch: true" if self.ragged else ""
+        return f'{{ name: "{self.name}", data_type: {self.data_type}, dims: [ {self.dims} ]{optional}{ragged} }}'
 
 
 def _tensors(kind: str, tensors: list[Tensor]) -> str:
@@ -63,8 +65,8 @@ def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
             """
 Raw UTF-8 text → token ids and attention mask (and token type ids where the model has them).
 The tokenizer.json beside model.py is written by `python -m conversion` with the model's truncation
-length and padding token. Every text is padded to the model's maximum length, one shape for the
-classifier's dynamic batcher, whose TorchScript module trims the padding per group of similar length
+length and padding token. Each request's texts are padded to its longest only: the classifier takes
+ragged batches, and its TorchScript module trims the padding per group of similar length
 (conversion/length_grouping.py says why).
 """,
             pipeline.model("tokenizer"),
@@ -79,7 +81,12 @@ classifier's dynamic batcher, whose TorchScript module trims the padding per gro
 
 
 def classifier_config(pipeline: Pipeline, token_types: bool) -> str:
-    inputs = [Tensor(f"INPUT__{index}", "TYPE_INT64", "-1") for index in range(len(_token_names(token_types)))]
+    count = len(_token_names(token_types))
+    inputs = [Tensor(f"INPUT__{index}", "TYPE_INT64", "-1", ragged=True) for index in range(count)]
+    item_shapes = [
+        f'  {{ kind: BATCH_ITEM_SHAPE, target_name: "INPUT__{count + index}", data_type: TYPE_INT32, source_input: "INPUT__{index}" }}'
+        for index in range(count)
+    ]
     return "\n".join([
         _header(
             f"""
@@ -87,16 +94,17 @@ TorchScript sequence classifier: {", ".join(_token_names(token_types)).lower()} 
 Served by Triton's own libtorch backend: the NGC image's in production, one built from the same
 release's source by `make setup` locally (server/pytorch_backend.py).
 KIND_AUTO puts the instance on a GPU when the server has one, on the CPU otherwise.
-model.pt groups each batch's rows by length (conversion/length_grouping.py): the tokenizer pads
-every text to the maximum length, so all requests share one shape and the dynamic batcher joins
-everything queued; the module sorts the rows, runs sub-batches of similar length under a token
-budget, each trimmed to its longest row, and restores request order. Any padding works, so
-clients calling the classifier directly get correct logits too.
+Ragged batches: each request pads its rows to its own longest, and the dynamic batcher joins requests
+of any width; the backend hands model.pt every input flattened, then each input's BATCH_ITEM_SHAPE
+(every row's width). model.pt (conversion/length_grouping.py) unpacks the rows, sorts them, runs
+sub-batches of similar length under a token budget, each trimmed to its longest row, and restores
+request order. Any right padding gives the right logits.
 """,
             pipeline.model("classifier"),
             'backend: "pytorch"',
         ),
         _tensors("input", inputs),
+        "batch_input [\n" + ",\n".join(item_shapes) + "\n]",
         _tensors("output", [Tensor("OUTPUT__0", "TYPE_FP32", "-1")]),
         """\
 # One instance on the threads the launcher sizes to the CPU it may use (server/threads.py), not

@@ -184,7 +184,7 @@ def convert(options: ConversionOptions) -> Manifest:
 
     budget = token_budget(options, traced, serving, token_types)
     limits = input_limits(head.model, head.max_length, token_types)
-    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"], token_types, limits)
+    grouped = length_grouping.script(traced, budget["cpu"], budget["gpu"], token_types, limits, serving.padding["pad_id"])
     log.info("verifying the length-grouping module on mixed-length batches in scrambled order")
     grouped_difference = export.grouped_difference(grouped, module, serving, pairs, token_types)
     exact_difference = grouped_difference
@@ -192,7 +192,7 @@ def convert(options: ConversionOptions) -> Manifest:
         # Dynamic int8 scales activations per batch, so a text's logits move with the rows that share
         # its sub-batch (recorded, not refused); the grouping itself is checked one row per sub-batch.
         log.info("int8: checking the grouping one row per sub-batch")
-        exact = length_grouping.script(traced, 1, 1, token_types)
+        exact = length_grouping.script(traced, 1, 1, token_types, pad_id=serving.padding["pad_id"])
         exact_difference = export.grouped_difference(exact, module, serving, pairs, token_types)
     refuse_beyond_tolerance("length-grouping", exact_difference, options.tolerance)
 

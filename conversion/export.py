@@ -6,6 +6,8 @@ import warnings
 import torch
 from tokenizers import Tokenizer
 
+from . import length_grouping
+
 log = logging.getLogger(__name__)
 
 # Verification texts: several scripts, emoji, the empty string, and one longer than any
@@ -40,7 +42,7 @@ VERIFICATION_PAIRS = [
 # Batch sizes and padding lengths other than the traced 2 × 16.
 VERIFICATION_BATCHES = [(0, 1), (1, 4), (4, 11), (0, 11)]
 # Batch sizes for the length-grouping module: the verification texts drawn in scrambled order
-# (with repeats past 11), each batch padded to the maximum length as the tokenizer model sends it.
+# (with repeats past 11), cut into a few requests of different widths.
 GROUPED_VERIFICATION_SIZES = [1, 2, 5, 11, 24]
 
 
@@ -110,8 +112,9 @@ def max_abs_difference(
 def grouped_difference(
     grouped: torch.jit.ScriptModule, eager: torch.nn.Module, tokenizer: Tokenizer, pairs: bool = False, token_types: bool = False
 ) -> float:
-    """Largest |grouped − eager| logit over scrambled mixed-length batches padded to the maximum
-    length, against eager PyTorch run on one unpadded text (or pair) at a time."""
+    """Largest |grouped − eager| logit over ragged batches of requests of mixed-length items in scrambled
+    order, each request padded to its own longest item (the last one to the maximum length, as a client
+    may pad), against eager PyTorch run on one unpadded text (or pair) at a time."""
     items = verification_items(pairs)
     max_length = tokenizer.truncation["max_length"]
     with torch.no_grad():
@@ -120,11 +123,14 @@ def grouped_difference(
     worst = 0.0
     for size in GROUPED_VERIFICATION_SIZES:
         picks = torch.randint(len(items), (size,), generator=generator).tolist()
-        inputs = encode_padded(tokenizer, [items[pick] for pick in picks], max_length, token_types)
+        ends = sorted(set(torch.randint(1, size + 1, (2,), generator=generator).tolist()) | {size})
+        chunks = [[items[pick] for pick in picks[start:end]] for start, end in zip([0, *ends], ends)]
+        requests = [encode(tokenizer, chunk, token_types) for chunk in chunks[:-1]]
+        requests.append(encode_padded(tokenizer, chunks[-1], max_length, token_types))
         with torch.no_grad():
-            logits = grouped(*inputs)
+            logits = grouped(*length_grouping.ragged_batch(requests))
         difference = (logits - torch.stack([expected[pick] for pick in picks])).abs().max().item()
-        log.info("  %2d mixed items padded to %d: max |grouped − eager| = %.2e", size, max_length, difference)
+        log.info("  %2d mixed items in %d requests: max |grouped − eager| = %.2e", size, len(requests), difference)
         worst = max(worst, difference)
     return worst
 

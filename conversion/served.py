@@ -1,7 +1,7 @@
 """What the served pipeline answers, computed in process, against Hugging Face's text-classification pipeline.
 
-The served path is the pipeline's own code: the tokenizer model's TextEncoder (padding every text to
-the maximum length), the written length-grouping module, and the postprocess model's function, loaded
+The served path is the pipeline's own code: the tokenizer model's TextEncoder (one request of all the
+items, padded to its longest), the written length-grouping module, and the postprocess model's function, loaded
 from the committed repository. Hugging Face's pipeline, with `top_k=None` and truncation at the same
 length, is the reference for what each label's value means (softmax, sigmoid or the raw value).
 """
@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import transformers
 
+from . import length_grouping
 from .export import verification_items
 from .repository import TEMPLATE, VERSION, Pipeline
 
@@ -33,7 +34,7 @@ def served_values(grouped, serving, items: list, function: str, token_types: boo
     tokenization, postprocessing = model_code("tokenization", "tokenizer"), model_code("postprocessing", "postprocess")
     arrays = tokenization.TextEncoder.from_tokenizer(serving).encode(items, token_types)
     with torch.inference_mode():
-        logits = grouped(*(torch.from_numpy(array) for array in arrays))
+        logits = grouped(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
     return postprocessing.apply(function, logits.numpy())
 
 

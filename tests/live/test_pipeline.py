@@ -76,10 +76,11 @@ def test_classifier_alone_gives_the_same_logits(served):
     np.testing.assert_allclose(ensemble, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), atol=1e-6)
 
 
-def test_every_text_reaches_the_classifier_padded_to_the_maximum_length(served):
+def test_texts_reach_the_classifier_padded_to_their_request_s_longest_only(served):
     tokens = infer(grpc_client(served), "sentiment.tokenizer", {"TEXT": text_tensor(["", "ok"])}, ["INPUT_IDS", "ATTENTION_MASK"])
-    assert tokens["INPUT_IDS"].shape == tokens["ATTENTION_MASK"].shape == (2, served.reference.max_length)
-    assert tokens["ATTENTION_MASK"].sum(axis=1).tolist() == [len(served.reference.token_ids(t)) for t in ["", "ok"]]
+    lengths = [len(served.reference.token_ids(text)) for text in ["", "ok"]]
+    assert tokens["INPUT_IDS"].shape == tokens["ATTENTION_MASK"].shape == (2, max(lengths))
+    assert tokens["ATTENTION_MASK"].sum(axis=1).tolist() == lengths
 
 
 def test_classifier_called_with_the_clients_own_padding_gives_correct_logits(served):
@@ -181,7 +182,8 @@ def test_a_row_the_classifier_cannot_take_gets_nan_and_the_rows_beside_it_their_
     tokens = infer(client, "sentiment.tokenizer", {"TEXT": text_tensor(texts)}, ["INPUT_IDS", "ATTENTION_MASK"])
     ids, mask = tokens["INPUT_IDS"].copy(), tokens["ATTENTION_MASK"].copy()
     if spoil == "longer than the maximum length":
-        ids, mask = np.pad(ids, ((0, 0), (0, 8)), constant_values=3), np.pad(mask, ((0, 0), (0, 8)))
+        beyond = served.reference.max_length + 8 - ids.shape[1]
+        ids, mask = np.pad(ids, ((0, 0), (0, beyond)), constant_values=3), np.pad(mask, ((0, 0), (0, beyond)))
         mask[1] = 1
     else:
         ids[1, 1] = 10**9 if spoil == "id past the vocabulary" else -1

@@ -16,6 +16,7 @@ from transformers import AutoModelForSequenceClassification
 from conversion import checkpoint, zero_shot
 from conversion.checkpoint import ConversionError
 from conversion.convert import ConversionOptions, convert
+from conversion.length_grouping import ragged
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, Repository
 from harness import tiny_roberta
 from tests.support import PROJECT
@@ -46,7 +47,7 @@ def test_converts_a_checkpoint_and_writes_verified_artifacts(tiny_roberta_reposi
     ids = torch.tensor([[0, 40, 41, 42, 2, 1, 1], [0, 50, 51, 52, 53, 54, 2]])
     mask = (ids != 1).long()
     with torch.no_grad():
-        torch.testing.assert_close(traced(ids, mask), eager(input_ids=ids, attention_mask=mask).logits, atol=1e-5, rtol=0)
+        torch.testing.assert_close(traced(*ragged(ids, mask)), eager(input_ids=ids, attention_mask=mask).logits, atol=1e-5, rtol=0)
 
 
 def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_repository, tiny_checkpoint):
@@ -66,7 +67,7 @@ def test_the_model_groups_rows_by_length_under_a_recorded_budget(tiny_roberta_re
     ids = torch.where(mask.bool(), ids, 1)
     with torch.no_grad():
         rows = [eager(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits for i, n in enumerate(lengths)]
-        torch.testing.assert_close(module(ids, mask), torch.cat(rows), atol=1e-4, rtol=0)
+        torch.testing.assert_close(module(*ragged(ids, mask)), torch.cat(rows), atol=1e-4, rtol=0)
 
 
 def test_a_given_token_budget_is_used_and_a_bad_one_refused(tiny_checkpoint, repository):

@@ -7,6 +7,7 @@ import torch
 
 from conversion import export, zero_shot
 from conversion.convert import ConversionOptions, convert
+from conversion.length_grouping import ragged
 from conversion.repository import Pipeline
 from harness.eager import EagerClassifier
 from harness.model_code import tokenization
@@ -53,5 +54,5 @@ def test_the_eager_reference_computes_what_conversion_traced(head_options):
     items = export.verification_items(manifest.pairs)
     inputs = tokenization.TextEncoder.load(pipeline.tokenizer_file).encode(items, manifest.token_types)
     with torch.no_grad():
-        traced = torch.jit.load(str(pipeline.model_file))(*map(torch.from_numpy, inputs)).numpy()
+        traced = torch.jit.load(str(pipeline.model_file))(*ragged(*map(torch.from_numpy, inputs))).numpy()
     np.testing.assert_allclose(eager.logits(items), traced, atol=1e-4, rtol=0)

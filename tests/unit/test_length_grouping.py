@@ -7,6 +7,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from conversion import export, length_grouping
+from conversion.length_grouping import ragged, ragged_batch
 from conversion.configs import CLASSIFIER_PARAMETERS
 from harness import tiny_roberta
 
@@ -34,7 +35,7 @@ def right_padded(lengths: list[int], width: int, seed: int = 0) -> tuple[torch.T
 def test_sub_batches_stay_within_the_budget_and_trim_to_their_longest_row(budget):
     lengths = [3, 30, 7, 64, 7, 12, 1, 30, 45, 5]
     ids, mask = right_padded(lengths, 64)
-    out = length_grouping.script(torch.jit.script(SubBatchProbe()), budget, budget)(ids, mask)
+    out = length_grouping.script(torch.jit.script(SubBatchProbe()), budget, budget)(*ragged(ids, mask))
     widths, rows = out[:, 0].long(), out[:, 1].long()
     assert out[:, 3].long().tolist() == lengths  # every row's full mask reached it
     assert out[:, 2].tolist() == (ids * mask).sum(dim=1).float().tolist()  # and in request order
@@ -49,7 +50,7 @@ def test_sub_batches_stay_within_the_budget_and_trim_to_their_longest_row(budget
 def test_left_padding_and_gaps_keep_every_attended_column():
     ids = torch.tensor([[PAD, PAD, 5, 6, 7], [8, 9, PAD, PAD, PAD], [4, PAD, 3, PAD, PAD]])
     mask = (ids != PAD).long()
-    out = length_grouping.script(torch.jit.script(SubBatchProbe()), 4, 4)(ids, mask)
+    out = length_grouping.script(torch.jit.script(SubBatchProbe()), 4, 4)(*ragged(ids, mask))
     assert out[:, 3].long().tolist() == [3, 2, 2]
     assert out[:, 0].long().tolist() == [5, 2, 3]  # through the last attended column, no further
     assert out[:, 2].tolist() == [18.0, 17.0, 7.0]
@@ -72,10 +73,31 @@ def test_logits_equal_one_unpadded_row_at_a_time(tiny_classifier, budget):
     ids, mask = right_padded(lengths, 64, seed=budget)
     grouped = length_grouping.script(traced, budget, budget)
     with torch.no_grad():
-        got = grouped(ids, mask)
+        got = grouped(*ragged(ids, mask))
         rows = [eager(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits for i, n in enumerate(lengths)]
     expected = torch.cat(rows)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_requests_of_different_widths_batch_together(tiny_classifier):
+    """As Triton's backend hands model.pt a ragged batch: each request padded to its own longest, or further."""
+    eager, traced = tiny_classifier
+    requests = [right_padded([5, 17], 17), right_padded([64], 64, seed=1), right_padded([2, 9, 3], 30, seed=2)]
+    with torch.no_grad():
+        got = length_grouping.script(traced, 64, 64, pad_id=PAD)(*ragged_batch(requests))
+        expected = torch.cat([
+            eager(input_ids=ids[row : row + 1, :length], attention_mask=mask[row : row + 1, :length]).logits
+            for (ids, mask), lengths in zip(requests, [[5, 17], [64], [2, 9, 3]])
+            for row, length in enumerate(lengths)
+        ])  # fmt: skip
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_ragged_batch_flattens_each_input_and_gives_every_row_its_width():
+    first, second = (torch.arange(6).reshape(2, 3),), (torch.arange(10, 14).reshape(1, 4),)
+    flat, widths = ragged_batch([first, second])
+    assert flat.tolist() == [0, 1, 2, 3, 4, 5, 10, 11, 12, 13]
+    assert widths.dtype == torch.int32 and widths.tolist() == [[3], [3], [4]]
 
 
 def test_budgets_survive_saving_and_the_inner_classifier_stays_reachable(tiny_classifier, tmp_path):
@@ -84,7 +106,7 @@ def test_budgets_survive_saving_and_the_inner_classifier_stays_reachable(tiny_cl
     assert (restored.cpu_token_budget, restored.gpu_token_budget) == (64, 4096)
     ids, mask = right_padded([5, 9], 9)
     with torch.no_grad():
-        torch.testing.assert_close(restored(ids, mask), tiny_classifier[1](ids, mask), atol=1e-5, rtol=0)
+        torch.testing.assert_close(restored(*ragged(ids, mask)), tiny_classifier[1](ids, mask), atol=1e-5, rtol=0)
         torch.testing.assert_close(restored.classifier(ids, mask), tiny_classifier[1](ids, mask))
 
 
@@ -116,7 +138,7 @@ def test_token_types_travel_with_their_rows_and_are_trimmed_alike():
     lengths = [5, 60, 2, 33, 17]
     ids, mask = right_padded(lengths, 64)
     types = (torch.arange(64).unsqueeze(0) >= torch.tensor([3, 20, 1, 30, 9]).unsqueeze(1)).long() * mask
-    out = length_grouping.script(torch.jit.script(PairProbe()), 64, 64, token_types=True)(ids, mask, types)
+    out = length_grouping.script(torch.jit.script(PairProbe()), 64, 64, token_types=True)(*ragged(ids, mask, types))
     assert out[:, 1].tolist() == (types * mask * torch.arange(1, 65)).sum(dim=1).float().tolist()
     assert all(width >= length for width, length in zip(out[:, 0].long().tolist(), lengths))
 
@@ -135,17 +157,22 @@ def test_rows_the_classifier_cannot_take_get_nan_and_the_rest_their_logits(tiny_
     ids[1, 3], ids[3, 0] = 200, -1  # outside the vocabulary; row 2 is longer than the maximum length
     grouped = length_grouping.script(traced, 64, 64, limits=LIMITS)
     with torch.no_grad():
-        got = grouped(ids, mask)
+        got = grouped(*ragged(ids, mask))
         expected = torch.cat([eager(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits for i, n in [(0, 5), (4, 30)]])
     assert refused_rows(got) == [1, 2, 3]
     torch.testing.assert_close(got[[0, 4]], expected, atol=1e-4, rtol=0)
 
 
-def test_a_mask_of_another_shape_than_the_ids_refuses_every_row(tiny_classifier):
-    ids, mask = right_padded([3, 9], 10)
-    grouped = length_grouping.script(tiny_classifier[1], 64, 64, limits=LIMITS)
+def test_a_mask_of_another_width_than_the_ids_refuses_the_rows_of_its_request_alone(tiny_classifier):
+    eager, traced = tiny_classifier
+    first, second, third = right_padded([3, 9], 10), right_padded([4], 6, seed=1), right_padded([7, 2], 7, seed=2)
+    grouped = length_grouping.script(traced, 64, 64, limits=LIMITS)
     with torch.no_grad():
-        assert refused_rows(grouped(ids, mask[:, :9])) == [0, 1]
+        got = grouped(*ragged_batch([first, (second[0], second[1][:, :5]), third]))
+        expected = torch.cat([eager(input_ids=ids[i : i + 1, :n], attention_mask=mask[i : i + 1, :n]).logits for ids, mask, i, n in
+                              [(*first, 0, 3), (*first, 1, 9), (*third, 0, 7), (*third, 1, 2)]])  # fmt: skip
+    assert refused_rows(got) == [2]
+    torch.testing.assert_close(got[[0, 1, 3, 4]], expected, atol=1e-4, rtol=0)
 
 
 def test_token_types_past_the_model_s_refuse_their_row_alone():
@@ -153,5 +180,5 @@ def test_token_types_past_the_model_s_refuse_their_row_alone():
     types = torch.zeros_like(ids)
     types[1, 4] = 2
     grouped = length_grouping.script(torch.jit.script(PairProbe()), 64, 64, token_types=True, limits=LIMITS)
-    assert refused_rows(grouped(ids, mask, types)) == [1]
-    assert refused_rows(grouped(ids, mask, types[:, :10])) == [0, 1, 2]
+    assert refused_rows(grouped(*ragged(ids, mask, types))) == [1]
+    assert refused_rows(grouped(*ragged(ids, mask, types[:, :10]))) == [0, 1, 2]

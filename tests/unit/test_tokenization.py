@@ -44,16 +44,16 @@ def unpadded(ids: np.ndarray, mask: np.ndarray) -> list[list[int]]:
     return [row[: int(used)].tolist() for row, used in zip(ids, mask.sum(axis=1))]
 
 
-def test_every_request_is_padded_to_the_maximum_length_and_keeps_its_size(tokenizer):
+def test_every_request_is_padded_to_its_own_longest_text_and_keeps_its_size(tokenizer):
     results = tokenize_requests(tokenizer, [texts(b"hi"), texts(b"a much longer text than the first", b"")])
     (ids_a, mask_a), (ids_b, mask_b) = results
-    assert ids_a.shape == mask_a.shape == (1, tiny_roberta.MAX_LENGTH)
-    assert ids_b.shape == mask_b.shape == (2, tiny_roberta.MAX_LENGTH)
+    assert ids_a.shape == mask_a.shape == (1, int(mask_a.sum())) and mask_a.all()  # one text: no padding at all
+    assert ids_b.shape == mask_b.shape == (2, int(mask_b[0].sum()))
     assert ids_a.dtype == mask_a.dtype == np.int64
-    used = int(mask_a[0].sum())
-    assert ids_a[0, 0] == 0 and ids_a[0, used - 1] == 2  # <s> … </s>
-    assert ids_a[0, used:].tolist() == [1] * (ids_a.shape[1] - used)  # RoBERTa's padding id
-    assert mask_a[0, used:].sum() == 0
+    used = int(mask_b[1].sum())
+    assert ids_b[1, 0] == 0 and ids_b[1, used - 1] == 2  # <s> </s>
+    assert ids_b[1, used:].tolist() == [1] * (ids_b.shape[1] - used)  # RoBERTa's padding id
+    assert mask_b[1, used:].sum() == 0
 
 
 def test_empty_text_is_valid(tokenizer):

@@ -23,7 +23,7 @@ class TritonPythonModel:
         path = Path(args["model_repository"]) / args["model_version"] / "tokenizer.json"
         self.encoder = TextEncoder.load(path)
         pairs = ", pairs in TEXT_PAIR" if self.pairs else ""
-        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, every text padded to {self.encoder.max_length} tokens{pairs}")
+        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, texts truncated to {self.encoder.max_length} tokens{pairs}")
 
     def execute(self, requests):
         inputs = [

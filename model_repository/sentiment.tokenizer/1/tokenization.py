@@ -52,9 +52,9 @@ def text_limit(tokenizer: Tokenizer, max_length: int) -> int:
 
 @dataclass
 class TextEncoder:
-    """A fast tokenizer that pads every text (or pair) to the model's maximum length: one shape for the
-    classifier's dynamic batcher, whose module trims the padding per group (conversion/length_grouping.py
-    says why).
+    """A fast tokenizer that pads the texts (or pairs) of each request to that request's longest: the
+    classifier takes a ragged batch, so requests of any width batch together, and its module trims
+    the padding per group of similar length (conversion/length_grouping.py says why).
     Pairs are encoded with the tokenizer's own pair template and truncated longest side first,
     as Hugging Face's tokenizers do by default.
     """
@@ -98,12 +98,16 @@ class TextEncoder:
         return [encoding.ids for encoding in self.encodings(texts)]
 
     def encode(self, items: list[str | tuple[str, str]], token_types: bool = False) -> tuple[np.ndarray, ...]:
-        """Texts or pairs → input_ids, attention_mask (and token_type_ids), int64 [n, maximum length], right-padded."""
-        encodings = self.encodings(items)
-        ids, mask = pad([encoding.ids for encoding in encodings], self.pad_id, self.max_length)
+        """Texts or pairs → input_ids, attention_mask (and token_type_ids), int64 [n, longest], right-padded."""
+        return self._padded(self.encodings(items), token_types)
+
+    def _padded(self, encodings: list, token_types: bool) -> tuple[np.ndarray, ...]:
+        # At least one column: a text a tokenizer without special tokens turns into no tokens still has a row.
+        longest = max([1, *(len(encoding.ids) for encoding in encodings)])
+        ids, mask = pad([encoding.ids for encoding in encodings], self.pad_id, longest)
         if not token_types:
             return ids, mask
-        types, _ = pad([encoding.type_ids for encoding in encodings], 0, self.max_length)
+        types, _ = pad([encoding.type_ids for encoding in encodings], 0, longest)
         return ids, mask, types
 
     def tokenize_requests(
@@ -111,9 +115,9 @@ class TextEncoder:
     ) -> list:
         """Tokenize the TEXT (and TEXT_PAIR) tensors of many requests in one call.
 
-        Returns one entry per request: a tuple of int64 [n, length] arrays (input_ids,
+        Returns one entry per request: a tuple of int64 [n, longest of the request] arrays (input_ids,
         attention_mask and, with `token_types`, token_type_ids), or the InvalidText that request
-        alone fails with. Every request has the same padded length.
+        alone fails with.
         """
         results: list = []
         items: list[str | tuple[str, str]] = []
@@ -126,11 +130,11 @@ class TextEncoder:
             results.append(len(decoded))
             items.extend(decoded)
 
-        arrays = self.encode(items, token_types) if items else ()
+        encodings = self.encodings(items) if items else []
         start = 0
         for index, result in enumerate(results):
             if isinstance(result, int):
-                results[index] = tuple(array[start : start + result] for array in arrays)
+                results[index] = self._padded(encodings[start : start + result], token_types)
                 start += result
         return results
 
