@@ -32,14 +32,15 @@ CORPUS = "tweets"  # short texts: where the pipeline's own cost weighs most
 
 
 class ZeroCostClassifier(torch.nn.Module):
-    """The classifier's contract (token ids and mask in, one row of logits per text out) at no cost."""
+    """The classifier's contract (a ragged batch of token ids and mask, then their BATCH_ITEM_SHAPEs, in;
+    one row of logits per text out) at no cost."""
 
     def __init__(self, logits: int):
         super().__init__()
         self.logits = logits
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(input_ids.shape[0], self.logits)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, ids_shape: torch.Tensor, mask_shape: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(ids_shape.shape[0], self.logits)
 
 
 def zero_cost(pipeline: Pipeline, destination: Path) -> Pipeline:

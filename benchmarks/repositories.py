@@ -14,13 +14,18 @@ from conversion.repository import MODEL_FILE, VERSION, Manifest, Pipeline, Repos
 # The client-side design: the client tokenizes and calls the classifier itself, served without
 # batching (max_batch_size 1, no dynamic batcher). Its model is NAME.classifier.unbatched, the
 # pipeline's classifier served a second way: with two dots it is no pipeline's model (pipeline
-# names have no dot and the steps are fixed), so nothing takes it for a step of a pipeline.
+# names have no dot and the steps are fixed), so nothing takes it for a step of a pipeline. The same
+# model.pt takes the same inputs: each request's rows and, from Triton, each row's width.
 UNBATCHED_CLASSIFIER = """name: "{name}"
 backend: "pytorch"
 max_batch_size: 1
 input [
-  {{ name: "INPUT__0", data_type: TYPE_INT64, dims: [ -1 ] }},
-  {{ name: "INPUT__1", data_type: TYPE_INT64, dims: [ -1 ] }}
+  {{ name: "INPUT__0", data_type: TYPE_INT64, dims: [ -1 ], allow_ragged_batch: true }},
+  {{ name: "INPUT__1", data_type: TYPE_INT64, dims: [ -1 ], allow_ragged_batch: true }}
+]
+batch_input [
+  {{ kind: BATCH_ITEM_SHAPE, target_name: "INPUT__2", data_type: TYPE_INT32, source_input: "INPUT__0" }},
+  {{ kind: BATCH_ITEM_SHAPE, target_name: "INPUT__3", data_type: TYPE_INT32, source_input: "INPUT__1" }}
 ]
 output [
   {{ name: "OUTPUT__0", data_type: TYPE_FP32, dims: [ -1 ] }}
