@@ -39,6 +39,20 @@ def parameter(key: str, value: str) -> str:
     return f'parameters: {{ key: "{key}", value: {{ string_value: "{value}" }} }}'
 
 
+# Each model runs a request of zeros (an empty text, zero ids, zero logits) a few times before it reports
+# ready, so the first client request does not pay for first-call work: TorchScript's graph optimisation
+# (about 80 ms), the stubs' and the allocators' first calls (benchmarks/results/first-request/).
+WARMUP_WIDTH = 16  # token columns of the classifier's warm-up request
+WARMUP_RUNS = 3
+
+
+def warmup(inputs: list[tuple[str, str, int]]) -> str:
+    """A model_warmup of a request of zeros, run WARMUP_RUNS times: (input name, data type, width) per input."""
+    lines = [f'    inputs {{ key: "{name}", value: {{ data_type: {data_type}, dims: [ {width} ], zero_data: true }} }}' for name, data_type, width in inputs]
+    header = ["model_warmup [", "  {", '    name: "a request of zeros"', "    batch_size: 1", f"    count: {WARMUP_RUNS}"]
+    return "\n".join([*header, *lines, "  }", "]"])
+
+
 def _header(comment: str, name: str, backend: str) -> str:
     lines = [f"# {line}" if line else "#" for line in comment.strip().splitlines()]
     return "\n".join([*lines, f'name: "{name}"', backend, f"max_batch_size: {MAX_BATCH_SIZE}"])
@@ -76,6 +90,7 @@ ragged batches, and its TorchScript module trims the padding per group of simila
         _tensors("output", outputs),
         "instance_group [ { count: 1, kind: KIND_CPU } ]",
         "dynamic_batching { }",
+        warmup([("TEXT", "TYPE_STRING", 1)]),
         "",
     ])  # fmt: skip
 
@@ -117,11 +132,12 @@ dynamic_batching { }
 # libtorch holds the executor settings process-wide, for every classifier in the server alike
 # (benchmarks/results/settings.md).""",
         *(parameter(key, value) for key, value in CLASSIFIER_PARAMETERS.items()),
+        warmup([(tensor.name, tensor.data_type, WARMUP_WIDTH) for tensor in inputs]),
         "",
     ])  # fmt: skip
 
 
-def postprocess_config(pipeline: Pipeline) -> str:
+def postprocess_config(pipeline: Pipeline, labels: int) -> str:
     manifest = f"../{pipeline.manifest_file.relative_to(pipeline.root).as_posix()}"
     return "\n".join([
         _header(
@@ -140,6 +156,7 @@ the checkpoint's head). labels.json beside model.py is written by `python -m con
         "# The classifier's conversion record: the function to apply, and as many labels as it outputs",
         "# logits (checked when the model loads; path relative to this folder).",
         parameter("CLASSIFIER_MANIFEST", manifest),
+        warmup([("LOGITS", "TYPE_FP32", labels)]),
         "",
     ])  # fmt: skip
 
@@ -168,12 +185,13 @@ def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
     ])  # fmt: skip
 
 
-def render(pipeline: Pipeline, pairs: bool = False, token_types: bool = False) -> dict[str, str]:
-    """Relative path in the repository → the text of each of the pipeline's config.pbtxt files."""
+def render(pipeline: Pipeline, labels: int, pairs: bool = False, token_types: bool = False) -> dict[str, str]:
+    """Relative path in the repository → the text of each of the pipeline's config.pbtxt files, for a
+    classifier of `labels` logits."""
     texts = {
         pipeline.name: ensemble_config(pipeline, pairs, token_types),
         pipeline.model("tokenizer"): tokenizer_config(pipeline, pairs, token_types),
         pipeline.model("classifier"): classifier_config(pipeline, token_types),
-        pipeline.model("postprocess"): postprocess_config(pipeline),
+        pipeline.model("postprocess"): postprocess_config(pipeline, labels),
     }
     return {f"{model}/config.pbtxt": text for model, text in texts.items()}

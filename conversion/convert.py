@@ -247,7 +247,7 @@ def write_pipeline(pipeline: Pipeline, grouped, serving, manifest: Manifest) -> 
     with conversion.json has every file it describes."""
     written = [
         pipeline.write_text(relative, text)
-        for relative, text in configs.render(pipeline, manifest.pairs, manifest.token_types).items()
+        for relative, text in configs.render(pipeline, len(manifest.labels), manifest.pairs, manifest.token_types).items()
     ]
     template = Pipeline(TEMPLATE)
     for step in CODE_STEPS:

@@ -185,7 +185,7 @@ def test_the_committed_repository_holds_the_default_pipelines_configs_as_convers
     # What git holds: pipelines a user converted into the folder beside the default are theirs, not committed.
     tracked = subprocess.run(["git", "ls-files", "model_repository"], cwd=PROJECT, capture_output=True, text=True, check=True).stdout
     assert {Path(path).parts[1] for path in tracked.split()} == set(Pipeline(committed).models)
-    for relative, text in render(Pipeline(committed)).items():
+    for relative, text in render(Pipeline(committed), len(Pipeline(committed).labels())).items():
         assert (committed / relative).read_text() == text, relative
 
 
