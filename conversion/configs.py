@@ -180,6 +180,9 @@ def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
         _header(f"One call: raw text{pair} in, label out. tokenizer → classifier → postprocess.", pipeline.name, 'platform: "ensemble"'),
         _tensors("input", _texts(pairs)),
         _tensors("output", LABEL_OUTPUTS),
+        "# Answered from Triton's response cache when the server has one (python -m server --response-cache-mb):",
+        "# keyed on this model, its version and the bytes of every input, not on the outputs a request asks for.",
+        "response_cache { enable: true }",
         "ensemble_scheduling {\n  step [\n" + ",\n".join(steps) + "\n  ]\n}",
         "",
     ])  # fmt: skip

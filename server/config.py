@@ -63,6 +63,7 @@ ENVIRONMENT = {
     "TRITON_HTTP_URL": ("endpoints", Endpoints.from_http_url),  # for the drain and the health check
     "TRITON_READY_URL": ("ready_url", str),
     "SERVED_ENSEMBLES_FILE": ("served_ensembles_file", Path),
+    "RESPONSE_CACHE_MB": ("response_cache_mb", int),
 }
 
 
@@ -88,6 +89,9 @@ class ServingConfig:
     log_file: Path | None = None  # the launcher's tritonserver log
     ready_url: str | None = None  # what the image's stub watch waits on; Triton's /v2/health/ready by default
     served_ensembles_file: Path = Path("/tmp/served-ensembles")  # the image's record for its health check
+    # MiB of Triton's response cache, which answers a repeated ensemble request without running it;
+    # none by default: it keys on the texts alone, not on the outputs a request asks for (README).
+    response_cache_mb: int = 0
 
     @property
     def kill_after(self) -> float:
@@ -128,6 +132,7 @@ class ServingConfig:
             ready_timeout=args.ready_timeout,
             drain_timeout=args.drain_timeout,
             open_model_control=args.open_model_control,
+            response_cache_mb=args.response_cache_mb,
         )
 
 
@@ -148,7 +153,18 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: ServingConfig) -> N
         "--drain-timeout", type=float, default=defaults.drain_timeout, help="seconds to let requests finish on stop"
     )
     parser.add_argument(
+        "--response-cache-mb", type=_not_negative, default=defaults.response_cache_mb, metavar="MB",
+        help="answer repeated texts from Triton's response cache of this many MiB (default: %(default)s, none); "
+        "it keys on the texts only, so every client must ask for the same outputs (README)",
+    )  # fmt: skip
+    parser.add_argument(
         "--open-model-control", action="store_true",
         help="let every client load and unload models, with config overrides (Model Analyzer's remote mode); "
         "a restart then follows only a tritonserver exit. For a profiling server that carries no traffic",
     )  # fmt: skip
+
+
+def _not_negative(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number of MiB, 0 or more, not {value!r}")
+    return int(value)

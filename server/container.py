@@ -119,7 +119,7 @@ def start_triton(config: ServingConfig, extra_args: list[str]) -> tuple[subproce
     env = serving_environment(dict(os.environ), lambda line: say(f"entrypoint: {line}"))
     repository = served_repository(config)
     record_ensembles(repository, config.served_ensembles_file)
-    flags = serving_flags(repository, config.admin_key, repository_key, config.exit_timeout)
+    flags = serving_flags(repository, config.admin_key, repository_key, config.exit_timeout, config.response_cache_mb)
     try:
         server = processes.start(["tritonserver", *flags, *extra_args], env=env, own_session=True)
     except FileNotFoundError as error:

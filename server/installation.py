@@ -27,6 +27,7 @@ class TritonInstallation:
     libraries: Path  # the shared libraries the binary and the stub link against
     pytorch_backend: Path  # libtriton_pytorch.so, built against this venv's torch
     torch_libraries: Path  # torch/lib, which the pytorch backend links against
+    caches: Path  # Triton's response caches: local/libtritoncache_local.so
 
     @classmethod
     def find(cls) -> "TritonInstallation":
@@ -48,8 +49,9 @@ class TritonInstallation:
             libraries=Path(spec.origin).parents[1] / "nvidia_pytriton.libs",
             pytorch_backend=pytorch_backend,
             torch_libraries=torch_libraries,
+            caches=root / "caches",
         )
-        for path in (installation.binary, installation.python_backend, installation.stub, installation.libraries):
+        for path in (installation.binary, installation.python_backend, installation.stub, installation.libraries, installation.caches):
             if not path.exists():
                 raise TritonNotInstalled(f"{path} not found: nvidia-pytriton is incomplete for Python {version}")
         return installation

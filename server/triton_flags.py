@@ -31,7 +31,15 @@ def restricted_api_flags(admin_key: str, repository_key: str | None) -> list[str
     return flags
 
 
-def serving_flags(repository: str, admin_key: str, repository_key: str | None, exit_timeout: int | str) -> list[str]:
+def response_cache_flags(megabytes: int) -> list[str]:
+    """Triton's local response cache of `megabytes` MiB, which the ensembles' configs opt into; none at 0.
+    Its library is found in Triton's cache directory (the image's default; the launcher names the wheel's)."""
+    return [f"--cache-config=local,size={megabytes * 2**20}"] if megabytes > 0 else []
+
+
+def serving_flags(
+    repository: str, admin_key: str, repository_key: str | None, exit_timeout: int | str, response_cache_mb: int = 0
+) -> list[str]:
     """tritonserver's flags wherever it runs; addresses, ports and backends are the caller's to add."""
     return [
         f"--model-repository={repository}",
@@ -41,4 +49,5 @@ def serving_flags(repository: str, admin_key: str, repository_key: str | None, e
         "--exit-on-error=true",
         f"--exit-timeout-secs={exit_timeout}",
         *restricted_api_flags(admin_key, repository_key),
+        *response_cache_flags(response_cache_mb),
     ]

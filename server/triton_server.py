@@ -112,8 +112,9 @@ class TritonServer:
         repository_key = None if config.open_model_control else self.repository_key
         return [
             str(installation.binary),
-            *serving_flags(str(self.repository), config.admin_key, repository_key, config.exit_timeout),
+            *serving_flags(str(self.repository), config.admin_key, repository_key, config.exit_timeout, config.response_cache_mb),
             f"--backend-directory={backends}",
+            f"--cache-directory={installation.caches}",
             f"--http-address={host}",
             f"--http-port={endpoints.http_port}",
             f"--grpc-address={host}",

@@ -10,6 +10,7 @@ from clients.classify import DEFAULT_URLS
 from server import processes
 from server.__main__ import parse_args
 from server.config import ConfigError, Endpoints, ServingConfig
+from server.triton_flags import serving_flags
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 IGNORES_SIGTERM = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"]
@@ -42,6 +43,19 @@ def test_the_images_variables_fill_the_configuration_and_empty_ones_keep_the_def
     assert (config.repository, config.drain_timeout, config.exit_timeout) == ("s3://bucket/v1", 7.5, 30)
     assert config.endpoints.http == "http://10.0.0.2:9000"
     assert config.readiness_url == "http://10.0.0.2:9000/v2/health/ready", "the stub watch waits on the same server"
+
+
+def test_the_response_cache_is_off_unless_sized_by_an_option_or_a_variable(capsys):
+    assert serving_flags("r", "k", None, 30) == serving_flags("r", "k", None, 30, ServingConfig().response_cache_mb)
+    assert not [flag for flag in serving_flags("r", "k", None, 30) if flag.startswith("--cache")]
+    launcher = ServingConfig().with_arguments(parse_args(["--response-cache-mb", "64"]))
+    image = ServingConfig.from_environment({"RESPONSE_CACHE_MB": "64"})
+    assert launcher.response_cache_mb == image.response_cache_mb == 64
+    assert "--cache-config=local,size=67108864" in serving_flags("r", "k", None, 30, launcher.response_cache_mb)
+    for bad in ("-1", "lots", "1.5"):
+        with pytest.raises(SystemExit):
+            parse_args(["--response-cache-mb", bad])
+        assert "must be a whole number of MiB" in capsys.readouterr().err
 
 
 def test_a_variable_that_cannot_be_read_is_named():
