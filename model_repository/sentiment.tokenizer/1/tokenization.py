@@ -90,8 +90,9 @@ class TextEncoder:
         return (item[0] if isinstance(item, tuple) else item)[: self.max_chars]
 
     def encodings(self, items: list[str | tuple[str, str]]) -> list:
-        """Texts or (text, pair) tuples → their encodings, truncated to the maximum length, unpadded."""
-        return self.tokenizer.encode_batch([self._prepared(item) for item in items])
+        """Texts or (text, pair) tuples → their encodings, truncated to the maximum length, unpadded.
+        Without character offsets, which nothing here reads: a fifth faster on tweets."""
+        return self.tokenizer.encode_batch_fast([self._prepared(item) for item in items])
 
     def token_ids(self, texts: list[str | tuple[str, str]]) -> list[list[int]]:
         """Texts or pairs → their token ids, truncated to the maximum length, unpadded."""
@@ -130,11 +131,13 @@ class TextEncoder:
             results.append(len(decoded))
             items.extend(decoded)
 
-        encodings = self.encodings(items) if items else []
+        arrays = self._padded(self.encodings(items), token_types) if items else ()
+        widths = arrays[1].sum(axis=1) if items else ()  # right-padded: each row's length
         start = 0
         for index, result in enumerate(results):
             if isinstance(result, int):
-                results[index] = self._padded(encodings[start : start + result], token_types)
+                width = max(1, int(widths[start : start + result].max(initial=0)))
+                results[index] = tuple(np.ascontiguousarray(array[start : start + result, :width]) for array in arrays)
                 start += result
         return results
 
