@@ -5,9 +5,10 @@
 
 `--pipeline` picks the single-text pipeline of `--model-repository` that the `default` variant (and
 its int8 conversion) measures; minilm-head and roberta-base are sentiment classifiers of their own.
-With the `default` variant it also measures that pipeline on a shared or limited CPU (shared_cpu.py) and
-around a model that costs nothing (pipeline_cost.py). Writes benchmarks/results/<variant>/<corpus>/
-(results.json, report.md, PNG plots), shared-cpu/, pipeline-cost/ and benchmarks/results/report.md.
+With the `default` variant it also measures that pipeline on a shared or limited CPU (shared_cpu.py),
+around a model that costs nothing (pipeline_cost.py), and against the ceiling in paired rounds
+(served_vs_ceiling.py). Writes benchmarks/results/<variant>/<corpus>/ (results.json, report.md, PNG
+plots), shared-cpu/, pipeline-cost/, served-vs-ceiling/ and benchmarks/results/report.md.
 """
 
 import argparse
@@ -27,7 +28,7 @@ from server.allocator import rerun_with_allocator
 
 from . import (
     ceiling, corpus, fastapi_peer, http_load, infinity_peer, peer_server, perf_analyzer, pipeline_cost, report, repositories,
-    server_stats, shared_cpu, variants,
+    served_vs_ceiling, server_stats, shared_cpu, variants,
 )  # fmt: skip
 from .results import Ceiling, Row, VariantResults
 
@@ -195,11 +196,16 @@ def measure_variant(run: Run, name: str, pipeline: Pipeline) -> list[VariantResu
 
 
 def measure_default_pipeline(run: Run, pipeline: Pipeline, output: Path) -> list[str]:
-    """The measured pipeline on a shared or limited CPU, and its own cost around the model: report sections."""
+    """The measured pipeline on a shared or limited CPU, its own cost around the model, and its
+    served/ceiling ratios in paired rounds: report sections."""
     log.info("%s on a shared or limited CPU", pipeline.name)
     sections = [report.write_shared_cpu(shared_cpu.measure(pipeline, run.corpora, run.workdir), output / "shared-cpu")]
     log.info("%s around a model.pt that costs nothing", pipeline.name)
     sections.append(pipeline_cost.write(pipeline_cost.run(pipeline, run.workdir), output / "pipeline-cost"))
+    log.info("%s against the in-process ceiling, in paired rounds", pipeline.name)
+    rounds = served_vs_ceiling.ROUNDS
+    paired = served_vs_ceiling.measure(pipeline, list(served_vs_ceiling.CORPORA), rounds, run.workdir / "served-vs-ceiling")
+    sections.append(served_vs_ceiling.write(paired, rounds, output / "served-vs-ceiling"))
     return sections
 
 

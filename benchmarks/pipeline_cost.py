@@ -5,7 +5,9 @@ the same inputs), so its throughput is the capacity of everything else: Triton, 
 postprocess stubs, and the load generator on the same cores. Beside it, the real pipeline. For each
 run: texts/s, and the CPU each process used per text (utime + stime from /proc, over the ensemble's
 inference_count; perf_analyzer's from this process's waited-for children).
-Writes benchmarks/results/pipeline-cost/ (results.json, report.md); `make bench` runs it too.
+Earlier designs' runs, kept in earlier/ as N-COMMIT.json, stand beside this one in a table and a
+plot (capacity.png): what the pipeline around the model carried then and now.
+Writes benchmarks/results/pipeline-cost/ (results.json, report.md, capacity.png); `make bench` runs it too.
 """
 
 import argparse
@@ -16,7 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import matplotlib
 import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from server import start_on_free_ports
@@ -29,6 +35,7 @@ log = logging.getLogger("benchmarks.pipeline_cost")
 
 LEVELS = (64, 200)
 CORPUS = "tweets"  # short texts: where the pipeline's own cost weighs most
+DESIGN = "Triton's pytorch backend, ragged batches (each request padded to its own longest)"
 
 
 class ZeroCostClassifier(torch.nn.Module):
@@ -87,6 +94,7 @@ def run(pipeline: Pipeline, workdir: Path, quick: bool = False) -> dict:
     texts = corpus.generate(300 if quick else 2000, corpus=CORPUS)
     levels = LEVELS[:1] if quick else LEVELS
     return {
+        "design": DESIGN,
         "corpus": CORPUS,
         "zero_cost": measure(zero_cost(pipeline, workdir / "zero-cost"), texts, levels, workdir),
         "real": measure(repositories.alone(pipeline, workdir / "real"), texts, levels[:1], workdir),
@@ -112,11 +120,75 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def outside_the_model(row: dict) -> float:
+    """Server CPU ms per text, every process but the load generator's."""
+    return sum(value for name, value in row["cpu_ms_per_text"].items() if name != "perf_analyzer")
+
+
+def earlier_runs(folder: Path) -> list[dict]:
+    """The runs of earlier designs kept in `folder`/earlier/ as N-COMMIT.json, in the order of N."""
+    paths = sorted((folder / "earlier").glob("*.json"), key=lambda path: int(path.name.split("-", 1)[0]))
+    return [json.loads(path.read_text()) for path in paths]
+
+
+def designs_markdown(runs: list[dict]) -> str:
+    """Zero-cost capacity and server CPU per text, one row per design (the last is this run)."""
+    lines = [
+        "| design | commit | c=64 texts/s | c=200 texts/s | server CPU ms per text at c=200 (all processes) | × the first |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    first = _zero_cost_at(runs[0], 200)["throughput"]
+    for run in runs:
+        at64, at200 = _zero_cost_at(run, 64), _zero_cost_at(run, 200)
+        lines.append(
+            f"| {run.get('design', '')} | {run.get('commit', 'this run')} | {at64['throughput']:.0f} | {at200['throughput']:.0f} | "
+            f"{outside_the_model(at200):.3f} | {at200['throughput'] / first:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _zero_cost_at(run: dict, concurrency: int) -> dict:
+    return next(row for row in run["zero_cost"] if row["concurrency"] == concurrency)
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Capacity per design at each level, and CPU per text per process at c=200, stacked."""
+    labels = [run.get("commit", "this run") for run in runs]
+    figure, (capacity, cpu) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.38
+    for offset, level in zip((-width / 2, width / 2), LEVELS):
+        capacity.bar([i + offset for i in range(len(runs))], [_zero_cost_at(run, level)["throughput"] for run in runs], width, label=f"c={level}")
+    capacity.set(xticks=range(len(runs)), xticklabels=labels, ylabel="texts/s", title="zero-cost model.pt: what the pipeline carries")
+    capacity.legend()
+    processes = sorted({name for run in runs for name in _zero_cost_at(run, 200)["cpu_ms_per_text"]})
+    bottoms = [0.0] * len(runs)
+    for name in processes:
+        values = [_zero_cost_at(run, 200)["cpu_ms_per_text"].get(name, 0.0) for run in runs]
+        cpu.bar(range(len(runs)), values, 0.6, bottom=bottoms, label=name)
+        bottoms = [bottom + value for bottom, value in zip(bottoms, values)]
+    cpu.set(xticks=range(len(runs)), xticklabels=labels, ylabel="CPU ms per text", title="CPU per text per process, c=200")
+    cpu.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def write(results: dict, folder: Path) -> str:
-    """results.json and report.md in `folder`; the report's section, for the benchmark's summary."""
+    """results.json, report.md and capacity.png in `folder`; the report's section, for the benchmark's summary."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = "## The pipeline around the model\n\n" + markdown(results)
+    sections = ["## The pipeline around the model", "", markdown(results)]
+    if {row["concurrency"] for row in results["zero_cost"]} >= set(LEVELS):  # not a quick run
+        runs = [*earlier_runs(folder), results]
+        plot(runs, folder / "capacity.png")
+        sections += [
+            f"Earlier designs, each its own run on this machine (earlier/), and this run ({results['corpus']}, model.pt that costs nothing):",
+            "",
+            designs_markdown(runs),
+            "![capacity](capacity.png)",
+            "",
+        ]
+    text = "\n".join(sections)
     (folder / "report.md").write_text(text)
     return text
 

@@ -6,7 +6,7 @@ movements. Here each round reads, back to back on the same texts, the served pip
 c=64 and c=1, as make bench does) and the ceiling in this process (make bench's `grouped` mode at
 batches 8 and 16, the ones that gave its best, and batch-1 latency), and takes the round's ratios. The
 spread of the rounds is the noise any single reading carries.
-Writes benchmarks/results/served-vs-ceiling/ (results.json, report.md).
+Writes benchmarks/results/served-vs-ceiling/ (results.json, report.md, ratios.png); `make bench` runs it too.
 """
 
 import argparse
@@ -17,6 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, add_repository_argument
 from server import start_on_free_ports
 from server.allocator import rerun_with_allocator
@@ -25,6 +30,9 @@ from . import ceiling, corpus, perf_analyzer, repositories
 
 log = logging.getLogger("benchmarks.served_vs_ceiling")
 
+CORPORA = ("varied", "tweets")
+ROUNDS = 3
+TARGET = 0.85  # served / ceiling at c=64 the pipeline aims at
 CEILING_BATCHES = (8, 16)
 CEILING_TEXTS = 512  # make bench's ceiling_texts
 LATENCY_TEXTS = 200
@@ -104,21 +112,44 @@ def report(results: dict, rounds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(results: dict, path: Path) -> None:
+    """Each round's served/ceiling ratio at c=64 per corpus, the median marked, and the target."""
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    for position, (corpus_name, result) in enumerate(results.items()):
+        ratios = [entry["ratio_c64"] for entry in result["rounds"]]
+        axes.scatter([position] * len(ratios), ratios, color="tab:blue", alpha=0.6)
+        axes.hlines(result["ratio_c64"]["median"], position - 0.2, position + 0.2, color="tab:blue")
+    axes.axhline(TARGET, color="grey", linestyle="--", label=f"target {TARGET:.2f}x")
+    axes.set(xticks=range(len(results)), xticklabels=list(results), ylim=(0, 1.1), ylabel="served / ceiling at c=64",
+             title="served against the in-process ceiling, per round")  # fmt: skip
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write(results: dict, rounds: int, folder: Path) -> str:
+    """results.json, report.md and ratios.png in `folder`; the report, for the benchmark's summary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=2))
+    plot(results, folder / "ratios.png")
+    text = report(results, rounds) + "\n![ratios](ratios.png)\n"
+    (folder / "report.md").write_text(text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     parser = argparse.ArgumentParser(prog="python -m benchmarks.served_vs_ceiling", description=__doc__)
     add_repository_argument(parser)
     parser.add_argument("--pipeline", default=DEFAULT_PIPELINE)
-    parser.add_argument("--corpora", default="varied,tweets")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--corpora", default=",".join(CORPORA))
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/served-vs-ceiling"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as workdir:
         results = measure(Pipeline(args.model_repository, args.pipeline), args.corpora.split(","), args.rounds, Path(workdir))
-    args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "results.json").write_text(json.dumps(results, indent=2))
-    (args.output / "report.md").write_text(report(results, args.rounds))
-    print(report(results, args.rounds))
+    print(write(results, args.rounds, args.output))
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import infinity_peer, report, repositories, served_vs_ceiling, soak, startup, variants
+from benchmarks import infinity_peer, pipeline_cost, report, repositories, served_vs_ceiling, soak, startup, variants
 from benchmarks.results import Ceiling, Latency, Row, VariantResults
 from conversion.__main__ import options_from, parse_args
 from conversion.repository import STEPS, Manifest, Pipeline, RepositoryError
@@ -126,3 +126,31 @@ def test_rounds_read_together_are_summed_up_as_a_median_and_a_range():
         "ratio_c64": {"median": 0.8, "min": 0.7, "max": 0.9},
         "c1_p50_over_ceiling_ms": {"median": 1.0, "min": -0.5, "max": 2.0},
     }
+
+
+def test_the_paired_rounds_report_has_a_row_per_round_and_a_plot(tmp_path):
+    def reading(ratio: float) -> dict:
+        return {"served_c64": 100 * ratio, "served_c64_stable": True, "served_c1_p50_ms": 7.0, "ceiling_grouped": {8: 90.0, 16: 100.0},
+                "ceiling_batch1_p50_ms": 5.0, "ratio_c64": ratio, "c1_p50_over_ceiling_ms": 2.0}  # fmt: skip
+
+    results = {name: {"rounds": [reading(r) for r in ratios], **served_vs_ceiling.summary([reading(r) for r in ratios])}
+               for name, ratios in (("varied", (0.8, 0.9)), ("tweets", (0.7, 0.75)))}  # fmt: skip
+    text = served_vs_ceiling.write(results, 2, tmp_path)
+    assert "| varied | 2 | 90.0 | 100.0 | 0.90× |" in text and "| tweets | 0.72× (0.70–0.75) |" in text
+    assert (tmp_path / "ratios.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_pipeline_cost_report_sets_this_run_beside_the_earlier_designs(tmp_path):
+    def run(design: str, throughputs: tuple[float, float], cpu: float) -> dict:
+        rows = [{"concurrency": level, "throughput": value, "p50_ms": 1.0, "cpu_ms_per_text": {"tritonserver": cpu, "perf_analyzer": 0.1}}
+                for level, value in zip(pipeline_cost.LEVELS, throughputs)]  # fmt: skip
+        return {"design": design, "corpus": "tweets", "zero_cost": rows, "real": rows[:1]}
+
+    (tmp_path / "earlier").mkdir()
+    for number, (commit, throughputs, cpu) in enumerate([("aaa", (900, 1000), 0.5), ("bbb", (1800, 2000), 0.25)], 1):
+        (tmp_path / "earlier" / f"{number}-{commit}.json").write_text(json.dumps({**run(commit, throughputs, cpu), "commit": commit}))
+    text = pipeline_cost.write(run("ragged", (2600, 3000), 0.2), tmp_path)
+    assert "| aaa | aaa | 900 | 1000 | 0.500 | 1.00 |" in text
+    assert "| bbb | bbb | 1800 | 2000 | 0.250 | 2.00 |" in text
+    assert "| ragged | this run | 2600 | 3000 | 0.200 | 3.00 |" in text
+    assert (tmp_path / "capacity.png").read_bytes().startswith(b"\x89PNG")
