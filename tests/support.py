@@ -26,14 +26,19 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def wait_until_in_flight(http_url: str, pipeline: str, requests: int, timeout: float = 60) -> None:
-    """Until the pipeline's tokenizer has finished `requests` requests: each is then inside the ensemble,
-    between two steps, where a stop must let it finish. A fixed delay after the clients started left a
-    request still unsent on a loaded machine, and a stopping server rightly refuses it at the door."""
+def tokenizer_requests(http_url: str, pipeline: str) -> int:
+    """Requests the pipeline's tokenizer has finished, its warm-up runs included."""
+    return int(server_stats.snapshot(http_url)[f"{pipeline}.tokenizer"]["inference_stats"]["success"]["count"])
+
+
+def wait_until_in_flight(http_url: str, pipeline: str, requests: int, since: int, timeout: float = 60) -> None:
+    """Until the pipeline's tokenizer has finished `requests` more requests than `since` (its count before
+    the clients sent any: tokenizer_requests): each is then inside the ensemble, between two steps, where
+    a stop must let it finish. A fixed delay after the clients started left a request still unsent on a
+    loaded machine, and a stopping server rightly refuses it at the door."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        stats = server_stats.snapshot(http_url)[f"{pipeline}.tokenizer"]["inference_stats"]
-        if int(stats["success"]["count"]) >= requests:
+        if tokenizer_requests(http_url, pipeline) - since >= requests:
             return
         time.sleep(0.01)
     raise TimeoutError(f"{pipeline}.tokenizer did not see {requests} requests within {timeout:.0f} s")

@@ -16,7 +16,7 @@ from clients import Classifier, ClientError
 from conversion.convert import ConversionOptions, convert
 from server.__main__ import parse_args
 from server.procfs import python_stubs
-from tests.support import Launcher, wait_until_in_flight
+from tests.support import Launcher, tokenizer_requests, wait_until_in_flight
 
 CLIENT_TIMEOUT = 20.0
 
@@ -155,11 +155,12 @@ def sigterm_while_clients_wait(launcher: Launcher, clients: int, model: str, tim
             errors.append(str(failure))
 
     with launcher, busy_loops(busy):
+        before = tokenizer_requests(launcher.endpoints.http, model)
         threads = [threading.Thread(target=send) for _ in range(clients)]
         for thread in threads:
             thread.start()
         connected.wait(timeout=60)
-        wait_until_in_flight(launcher.endpoints.http, model, clients)
+        wait_until_in_flight(launcher.endpoints.http, model, clients, since=before)
         launcher.process.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         assert launcher.process.wait(timeout=timeout + 35) == 0

@@ -8,7 +8,7 @@ import pytest
 
 from clients import classify
 from server import ServerFailed, ServingConfig, TritonServer, free_endpoints
-from tests.support import Launcher, start_failure, wait_until_in_flight
+from tests.support import Launcher, start_failure, tokenizer_requests, wait_until_in_flight
 from tests.texts import LONG_TEXT
 
 
@@ -46,11 +46,12 @@ def test_stop_signal_lets_in_flight_requests_finish(minilm_repository, tmp_path,
             except Exception as error:  # noqa: BLE001 - the test records every failure
                 outcomes.append(error)
 
+        before = tokenizer_requests(launcher.endpoints.http, "sentiment")
         threads = [threading.Thread(target=client) for _ in range(8)]
         for thread in threads:
             thread.start()
         started.wait()
-        wait_until_in_flight(launcher.endpoints.http, "sentiment", 8)
+        wait_until_in_flight(launcher.endpoints.http, "sentiment", 8, since=before)
         launcher.process.send_signal(stop_signal)
         signalled = time.monotonic()
         for thread in threads:
