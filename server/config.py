@@ -90,7 +90,7 @@ class ServingConfig:
     ready_url: str | None = None  # what the image's stub watch waits on; Triton's /v2/health/ready by default
     served_ensembles_file: Path = Path("/tmp/served-ensembles")  # the image's record for its health check
     # MiB of Triton's response cache, which answers a repeated ensemble request without running it;
-    # none by default: it keys on the texts alone, not on the outputs a request asks for (README).
+    # none by default: it keys on the texts alone, not on the outputs a request asks for (docs/server.md).
     response_cache_mb: int = 0
 
     @property
@@ -155,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: ServingConfig) -> N
     parser.add_argument(
         "--response-cache-mb", type=_not_negative, default=defaults.response_cache_mb, metavar="MB",
         help="answer repeated texts from Triton's response cache of this many MiB (default: %(default)s, none); "
-        "it keys on the texts only, so every client must ask for the same outputs (README)",
+        "it keys on the texts only, so every client must ask for the same outputs (docs/server.md)",
     )  # fmt: skip
     parser.add_argument(
         "--open-model-control", action="store_true",

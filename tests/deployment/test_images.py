@@ -17,6 +17,7 @@ from tests.deployment.files import (
     DOCKER, DOCKERFILES, HEALTH_COMMAND, K8S, PIN, PIPELINE_NAMES, PORTS, PROJECT, REPOSITORY, YY_MM, compose,
     dockerfile, instructions, manifests, normalize, package_name, pip_installs, release, requirement_pins,
 )
+from tests.documents import DOCUMENTS
 
 
 def test_release_file_names_one_release_not_older_than_25_08():
@@ -47,8 +48,8 @@ def test_every_release_number_in_the_deployment_files_is_release_env():
             found += [(path.relative_to(PROJECT), token) for token in YY_MM.findall(path.read_text())]
     assert found, "no release number found at all: the check would be empty"
     assert {token for _, token in found} == {value}, f"release numbers other than {value}: {found}"
-    readme_tags = re.findall(r"nvcr\.io/nvidia/[\w-]+:(\d\d\.\d\d)", (PROJECT / "README.md").read_text())
-    assert set(readme_tags) <= {value}, f"README.md names NGC releases {readme_tags}, release.env {value}"
+    documented = {str(path.relative_to(PROJECT)): re.findall(r"nvcr\.io/nvidia/[\w-]+:(\d\d\.\d\d)", path.read_text()) for path in DOCUMENTS}
+    assert all(set(tags) <= {value} for tags in documented.values()), f"NGC releases in the documentation {documented}, release.env {value}"
 
 
 def test_kubernetes_image_tags_are_the_release():

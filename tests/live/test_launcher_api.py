@@ -1,29 +1,28 @@
-"""The launcher as users' CI jobs use it: the README's example test, run for real, and the context manager."""
+"""The launcher as users' CI jobs use it: the example test of docs/testing.md, run for real, and the context manager."""
 
 import os
-import re
 import subprocess
 import sys
 
 from server import start_on_free_ports
 from server.procfs import children
-from tests.support import PROJECT
+from tests.documents import PROJECT, blocks
 
 EXAMPLE_FILES = ("pytest.ini", "test_served_model.py")
 
 
-def readme_example() -> dict[str, str]:
-    """The README's example files: the code blocks whose first line is `# <file name>`."""
-    blocks = re.findall(r"```(?:python|ini)\n# (\S+)\n(.*?)```", (PROJECT / "README.md").read_text(), flags=re.DOTALL)
-    return {name: code for name, code in blocks if name in EXAMPLE_FILES}
+def documented_example() -> dict[str, str]:
+    """The example files of docs/testing.md: the code blocks whose first line is `# <file name>`."""
+    named = [block.code.partition("\n") for block in blocks(PROJECT / "docs" / "testing.md") if block.code.startswith("# ")]
+    return {first.removeprefix("# "): code for first, _, code in named if first.removeprefix("# ") in EXAMPLE_FILES}
 
 
 def tritonservers() -> list[int]:
     return [pid for pid, argv in children(os.getpid()).items() if argv and argv[0].endswith("tritonserver")]
 
 
-def test_the_readme_example_passes_against_a_converted_repository(tiny_roberta_repository, tmp_path):
-    example = readme_example()
+def test_the_documented_example_passes_against_a_converted_repository(tiny_roberta_repository, tmp_path):
+    example = documented_example()
     assert sorted(example) == sorted(EXAMPLE_FILES)
     for name, code in example.items():
         (tmp_path / name).write_text(code)

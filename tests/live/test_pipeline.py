@@ -150,7 +150,7 @@ def test_invalid_utf8_in_a_batch_fails_that_request_with_the_position(served):
 
 
 def test_http_v2_json_protocol(served):
-    """The README's curl example: raw JSON over HTTP."""
+    """Raw JSON over HTTP, as the curl calls of the README and docs/api.md send it."""
     body = {"inputs": [{"name": "TEXT", "shape": [2, 1], "datatype": "BYTES", "data": PARITY_TEXTS[3:5]}]}
     request = urllib.request.Request(
         f"{served.server.endpoints.http}/v2/models/sentiment/infer", data=json.dumps(body).encode()
