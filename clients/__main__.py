@@ -9,6 +9,10 @@ arguments alternate text and pair, and the lines of --file or stdin are TEXT<TAB
 
   python -m clients --model nli --pairs "A man is sleeping." "Nobody is awake." "It rains." "The street is wet."
   printf 'A man is sleeping.\\tNobody is awake.\\n' | python -m clients --model nli --pairs -
+
+Zero-shot pipelines (converted with --zero-shot) classify each text against the labels of --labels.
+
+  python -m clients --model topics --labels sports,politics,cooking "The match ended in a draw"
 """
 
 import argparse
@@ -35,6 +39,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=MODEL, metavar="NAME", help="the pipeline to call (default: %(default)s)")
     parser.add_argument("--pairs", action="store_true",
                         help="send text pairs: arguments alternate TEXT and PAIR; lines are TEXT<TAB>PAIR")  # fmt: skip
+    parser.add_argument("--labels", type=lambda text: [label.strip() for label in text.split(",")], metavar="A,B,C",
+                        help="a zero-shot pipeline's candidate labels, for every text")  # fmt: skip
+    parser.add_argument("--multi-label", action="store_true",
+                        help="with --labels: each label's probability on its own, not one over the labels")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print a JSON list with every label's value")
     return parser.parse_args(argv)
 
@@ -90,15 +98,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     texts, pairs = (list(column) for column in zip(*items)) if args.pairs else (items, None)
     try:
-        predictions = classify(texts, url=args.url, protocol=args.protocol, model=args.model, pairs=pairs)
+        predictions = classify(texts, url=args.url, protocol=args.protocol, model=args.model, pairs=pairs,
+                               candidate_labels=args.labels, multi_label=args.multi_label)  # fmt: skip
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except ClientError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.json:
         answers = [asdict(prediction) for prediction in predictions]
-        if not args.pairs:  # single texts: the objects they have always been
-            for answer in answers:
-                del answer["pair"]
+        for answer in answers:  # only what applies: single texts are the objects they have always been
+            for key in ("pair", "candidate_labels"):
+                if answer[key] is None:
+                    del answer[key]
         print(json.dumps(answers, ensure_ascii=False, indent=2))
     else:
         for prediction in predictions:

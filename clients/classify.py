@@ -1,4 +1,5 @@
-"""classify(texts) over gRPC or HTTP with tritonclient, many texts (or text pairs) per request, to any pipeline."""
+"""classify(texts) over gRPC or HTTP with tritonclient, many texts (or text pairs, or texts and their candidate
+labels for a zero-shot pipeline) per request, to any pipeline."""
 
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Prediction:
     score: float  # its value
     probs: list[float]  # every label's value, in the pipeline's label order: softmax, sigmoid or raw
     pair: str | None = None  # the second text of a pair; None for a single text
+    candidate_labels: list[str] | None = None  # a zero-shot pipeline's candidates, in the order of probs
 
 
 def _library(protocol: str):
@@ -58,11 +60,10 @@ def _decoded(text: str | bytes | None) -> str | None:
     return text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else text
 
 
-def _infer(client, library, model: str, tensors: dict[str, list[str | bytes]]):
+def _infer(client, library, model: str, tensors: dict[str, np.ndarray]):
     inputs = []
-    for name, texts in tensors.items():
-        tensor = text_tensor(texts)
-        inputs.append(library.InferInput(name, list(tensor.shape), "BYTES"))
+    for name, tensor in tensors.items():
+        inputs.append(library.InferInput(name, list(tensor.shape), "BOOL" if tensor.dtype == np.bool_ else "BYTES"))
         inputs[-1].set_data_from_numpy(tensor)
     outputs = [library.InferRequestedOutput(name) for name in ("LABEL", "SCORE", "PROBS")]
     result = client.infer(model, inputs, outputs=outputs)
@@ -87,32 +88,63 @@ class Classifier:
                     raise ClientError(f"the Triton server at {self.url} is not live")
                 config = _model_config(self.client, protocol, model)
                 self.max_batch_size = int(config["max_batch_size"])
-                self.takes_pairs = any(tensor["name"] == "TEXT_PAIR" for tensor in config.get("input", []))
+                inputs = {tensor["name"] for tensor in config.get("input", [])}
+                self.takes_pairs, self.zero_shot = "TEXT_PAIR" in inputs, "LABELS" in inputs
         except ClientError:
             self.close()  # nothing holds a Classifier that failed to open
             raise
 
-    def classify(self, texts: list[str | bytes], pairs: list[str | bytes] | None = None) -> list[Prediction]:
+    def classify(
+        self,
+        texts: list[str | bytes],
+        pairs: list[str | bytes] | None = None,
+        candidate_labels: list[str] | None = None,
+        multi_label: bool = False,
+    ) -> list[Prediction]:
         """Label, score and values for each text, in order; max-batch-size texts per request.
 
         With `pairs` (one per text), each text goes with its pair as TEXT_PAIR, for pipelines
         converted with --pairs; pairs for a pipeline that takes single texts are refused with a
         ClientError before anything is sent. Raises ValueError when the two lists differ in length.
+        A zero-shot pipeline (converted with --zero-shot) takes `candidate_labels`, the same for every
+        text, and `multi_label`: each label's probability on its own instead of one over the labels.
         """
         if pairs is not None:
             self._check_pairs(texts, pairs)
+        self._check_candidate_labels(candidate_labels)
         predictions = []
         with self._errors_explained():
             for start in range(0, len(texts), self.max_batch_size):
-                chunk = slice(start, start + self.max_batch_size)
-                tensors = {"TEXT": texts[chunk]} if pairs is None else {"TEXT": texts[chunk], "TEXT_PAIR": pairs[chunk]}
+                chunk = texts[start : start + self.max_batch_size]
+                chunk_pairs = None if pairs is None else pairs[start : start + self.max_batch_size]
+                tensors = self._tensors(chunk, chunk_pairs, candidate_labels, multi_label)
                 labels, scores, probs = _infer(self.client, self.library, self.model, tensors)
-                chunk_pairs = tensors.get("TEXT_PAIR", [None] * len(tensors["TEXT"]))
                 predictions += [
-                    Prediction(_decoded(text), label.decode("utf-8"), float(score), [float(p) for p in row], _decoded(pair))
-                    for text, pair, label, score, row in zip(tensors["TEXT"], chunk_pairs, labels[:, 0], scores[:, 0], probs)
+                    Prediction(_decoded(text), label.decode("utf-8"), float(score), [float(p) for p in row], _decoded(pair), candidate_labels)
+                    for text, pair, label, score, row in zip(chunk, chunk_pairs or [None] * len(chunk), labels[:, 0], scores[:, 0], probs)
                 ]
         return predictions
+
+    @staticmethod
+    def _tensors(texts: list, pairs: list | None, candidate_labels: list[str] | None, multi_label: bool) -> dict[str, np.ndarray]:
+        tensors = {"TEXT": text_tensor(texts)}
+        if pairs is not None:
+            tensors["TEXT_PAIR"] = text_tensor(pairs)
+        if candidate_labels is not None:
+            tensors["LABELS"] = text_tensor(candidate_labels * len(texts)).reshape(len(texts), len(candidate_labels))
+            tensors["MULTI_LABEL"] = np.full((len(texts), 1), multi_label, dtype=np.bool_)
+        return tensors
+
+    def _check_candidate_labels(self, candidate_labels: list[str] | None) -> None:
+        if candidate_labels is None and self.zero_shot:
+            raise ClientError(f"pipeline {self.model!r} is zero-shot: give the candidate labels to classify each text against")
+        if candidate_labels is not None and not self.zero_shot:
+            raise ClientError(
+                f"pipeline {self.model!r} has its labels fixed at conversion (it has no LABELS input): "
+                "send the texts alone, or call a pipeline converted with --zero-shot"
+            )
+        if candidate_labels is not None and (isinstance(candidate_labels, str) or not candidate_labels):
+            raise ValueError("candidate_labels must be a non-empty list of label names")
 
     def _check_pairs(self, texts: list, pairs: list) -> None:
         if len(pairs) != len(texts):
@@ -150,11 +182,14 @@ def classify(
     model: str = MODEL,
     timeout: float = 60.0,
     pairs: list[str | bytes] | None = None,
+    candidate_labels: list[str] | None = None,
+    multi_label: bool = False,
 ) -> list[Prediction]:
-    """Label, score and values for each text (or text and pair), in order, over a connection of its own.
-    Raises ClientError on any failure; a program that sends many requests keeps a Classifier open."""
+    """Label, score and values for each text (or text and pair, or text against candidate labels), in order,
+    over a connection of its own. Raises ClientError on any failure; a program that sends many requests keeps
+    a Classifier open."""
     with Classifier(url, protocol, model, timeout) as classifier:
-        return classifier.classify(texts, pairs)
+        return classifier.classify(texts, pairs, candidate_labels, multi_label)
 
 
 def _is_rejection(error: InferenceServerException) -> bool:

@@ -3,6 +3,7 @@
   python -m conversion --model cardiffnlp/twitter-roberta-base-sentiment      # pipeline `sentiment`
   python -m conversion --model ./toxicity-checkpoint --name toxicity         # beside it: `toxicity`
   python -m conversion --model ./nli-checkpoint --name nli --pairs           # TEXT and TEXT_PAIR
+  python -m conversion --model ./nli-checkpoint --name topics --zero-shot    # TEXT and the labels of each call
   python -m conversion --model ./my-checkpoint --labels negative,neutral,positive
   python -m conversion --default                # the offline default: all-MiniLM-L6-v2 + the trained adapter
   python -m conversion --zero-shot-default      # all-MiniLM-L6-v2 + label prototypes from example sentences
@@ -48,6 +49,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the pipeline: the ensemble clients call, and its models' prefix (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--pairs", action="store_true", help="a pair classifier: the ensemble takes TEXT_PAIR beside TEXT")
+    parser.add_argument(
+        "--zero-shot", action="store_true",
+        help="an NLI classifier served as Hugging Face's zero-shot pipeline: the ensemble takes LABELS, the candidate labels of each text",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hypothesis-template", default=None, metavar="TEMPLATE",
+        help='with --zero-shot: the hypothesis each candidate label goes into, at {} (default: "This example is {}.")',
+    )  # fmt: skip
     parser.add_argument(
         "--problem-type", choices=PROBLEM_TYPES,
         help="the head's kind, when the checkpoint's config does not say it right (default: the config's)",

@@ -46,21 +46,44 @@ WARMUP_WIDTH = 16  # token columns of the classifier's warm-up request
 WARMUP_RUNS = 3
 
 
-def warmup(inputs: list[tuple[str, str, int]]) -> str:
-    """A model_warmup of a request of zeros, run WARMUP_RUNS times: (input name, data type, width) per input."""
-    lines = [f'    inputs {{ key: "{name}", value: {{ data_type: {data_type}, dims: [ {width} ], zero_data: true }} }}' for name, data_type, width in inputs]
+def warmup(inputs: list[tuple[str, str, int | str]], files: dict[str, str] | None = None) -> str:
+    """A model_warmup of a request of zeros, run WARMUP_RUNS times: (input name, data type, dims) per input;
+    `files` names the inputs read from a file in the model's warmup/ folder instead (input → file)."""
+    files = files or {}
+    data = {name: f'input_data_file: "{files[name]}"' if name in files else "zero_data: true" for name, _, _ in inputs}
+    lines = [f'    inputs {{ key: "{name}", value: {{ data_type: {data_type}, dims: [ {dims} ], {data[name]} }} }}' for name, data_type, dims in inputs]
     header = ["model_warmup [", "  {", '    name: "a request of zeros"', "    batch_size: 1", f"    count: {WARMUP_RUNS}"]
     return "\n".join([*header, *lines, "  }", "]"])
 
 
-def _header(comment: str, name: str, backend: str) -> str:
+def _header(comment: str, name: str, backend: str, max_batch_size: int = MAX_BATCH_SIZE) -> str:
     lines = [f"# {line}" if line else "#" for line in comment.strip().splitlines()]
-    return "\n".join([*lines, f'name: "{name}"', backend, f"max_batch_size: {MAX_BATCH_SIZE}"])
+    return "\n".join([*lines, f'name: "{name}"', backend, f"max_batch_size: {max_batch_size}"])
 
 
 def _texts(pairs: bool) -> list[Tensor]:
     """TEXT, and for a pair pipeline the optional TEXT_PAIR: requests without it are single texts."""
     return [Tensor("TEXT", "TYPE_STRING", "1")] + ([Tensor("TEXT_PAIR", "TYPE_STRING", "1", optional=True)] if pairs else [])
+
+
+# Zero-shot pipelines: each request names K candidate labels per text (LABELS [n, K]); the tokenizer makes a
+# (text, hypothesis) pair of each, so the classifier's requests hold n × K rows. Requests of different K batch
+# together in the tokenizer (allow_ragged_batch: each request keeps its own tensors).
+MAX_CANDIDATE_LABELS = 32  # per text, as the tokenizer model's tokenization.MAX_CANDIDATE_LABELS refuses more
+WARMUP_LABEL_FILE = "candidate_label"  # in NAME.tokenizer/warmup/: the warm-up's label, as Triton reads a string
+CANDIDATE_LABELS = Tensor("LABELS", "TYPE_STRING", "-1")
+MULTI_LABEL = Tensor("MULTI_LABEL", "TYPE_BOOL", "1", optional=True)
+
+
+def warmup_label_file(label: str = "warm-up") -> bytes:
+    """A string input's data as Triton reads it from a warm-up file: its length (4 bytes, little-endian), then its bytes."""
+    data = label.encode("utf-8")
+    return len(data).to_bytes(4, "little") + data
+
+
+def _inputs(pairs: bool, zero_shot: bool) -> list[Tensor]:
+    """What the ensemble takes: TEXT, and TEXT_PAIR (pairs) or LABELS and MULTI_LABEL (zero-shot)."""
+    return [_texts(False)[0], CANDIDATE_LABELS, MULTI_LABEL] if zero_shot else _texts(pairs)
 
 
 LABEL_OUTPUTS = [Tensor("LABEL", "TYPE_STRING", "1"), Tensor("SCORE", "TYPE_FP32", "1"), Tensor("PROBS", "TYPE_FP32", "-1")]
@@ -72,8 +95,9 @@ def _token_names(token_types: bool) -> tuple[str, ...]:
     return TOKEN_OUTPUTS if token_types else TOKEN_OUTPUTS[:2]
 
 
-def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
+def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool, zero_shot: bool = False) -> str:
     outputs = [Tensor(name, "TYPE_INT64", "-1") for name in _token_names(token_types)]
+    inputs = [_texts(False)[0], Tensor("LABELS", "TYPE_STRING", "-1", ragged=True)] if zero_shot else _texts(pairs)
     return "\n".join([
         _header(
             """
@@ -86,16 +110,30 @@ ragged batches, and its TorchScript module trims the padding per group of simila
             pipeline.model("tokenizer"),
             'backend: "python"',
         ),
-        _tensors("input", _texts(pairs)),
+        _tensors("input", inputs),
         _tensors("output", outputs),
         "instance_group [ { count: 1, kind: KIND_CPU } ]",
         "dynamic_batching { }",
-        warmup([("TEXT", "TYPE_STRING", 1)]),
+        *(_zero_shot_tokenizer(pipeline) if zero_shot else [warmup([("TEXT", "TYPE_STRING", 1)])]),
         "",
     ])  # fmt: skip
 
 
-def classifier_config(pipeline: Pipeline, token_types: bool) -> str:
+def _zero_shot_tokenizer(pipeline: Pipeline) -> list[str]:
+    return [
+        "# Zero-shot: each text is paired with the hypothesis of each of its candidate labels, the text truncated",
+        f"# (the hypothesis template is in the classifier's conversion.json). At most {MAX_CANDIDATE_LABELS} labels per text.",
+        parameter("CLASSIFIER_MANIFEST", _manifest_path(pipeline)),
+        warmup([("TEXT", "TYPE_STRING", 1), ("LABELS", "TYPE_STRING", 1)], {"LABELS": WARMUP_LABEL_FILE}),
+    ]
+
+
+def _manifest_path(pipeline: Pipeline) -> str:
+    """The classifier's conversion.json, relative to a step's folder."""
+    return f"../{pipeline.manifest_file.relative_to(pipeline.root).as_posix()}"
+
+
+def classifier_config(pipeline: Pipeline, token_types: bool, zero_shot: bool = False) -> str:
     count = len(_token_names(token_types))
     inputs = [Tensor(f"INPUT__{index}", "TYPE_INT64", "-1", ragged=True) for index in range(count)]
     item_shapes = [
@@ -117,6 +155,8 @@ request order. Any right padding gives the right logits.
 """,
             pipeline.model("classifier"),
             'backend: "pytorch"',
+            # A zero-shot request of n texts and K labels is n × K pairs.
+            MAX_BATCH_SIZE * MAX_CANDIDATE_LABELS if zero_shot else MAX_BATCH_SIZE,
         ),
         _tensors("input", inputs),
         "batch_input [\n" + ",\n".join(item_shapes) + "\n]",
@@ -137,8 +177,9 @@ dynamic_batching { }
     ])  # fmt: skip
 
 
-def postprocess_config(pipeline: Pipeline, labels: int) -> str:
-    manifest = f"../{pipeline.manifest_file.relative_to(pipeline.root).as_posix()}"
+def postprocess_config(pipeline: Pipeline, labels: int, zero_shot: bool = False) -> str:
+    if zero_shot:
+        return _zero_shot_postprocess_config(pipeline, labels)
     return "\n".join([
         _header(
             """
@@ -155,8 +196,35 @@ the checkpoint's head). labels.json beside model.py is written by `python -m con
         "dynamic_batching { }",
         "# The classifier's conversion record: the function to apply, and as many labels as it outputs",
         "# logits (checked when the model loads; path relative to this folder).",
-        parameter("CLASSIFIER_MANIFEST", manifest),
+        parameter("CLASSIFIER_MANIFEST", _manifest_path(pipeline)),
         warmup([("LOGITS", "TYPE_FP32", labels)]),
+        "",
+    ])  # fmt: skip
+
+
+def _zero_shot_postprocess_config(pipeline: Pipeline, labels: int) -> str:
+    inputs = [Tensor("LOGITS", "TYPE_FP32", "-1, -1"), Tensor("LABELS", "TYPE_STRING", "-1, -1"), Tensor("MULTI_LABEL", "TYPE_BOOL", "-1, 1", optional=True)]
+    outputs = [Tensor("LABEL", "TYPE_STRING", "-1, 1"), Tensor("SCORE", "TYPE_FP32", "-1, 1"), Tensor("PROBS", "TYPE_FP32", "-1, -1")]
+    return "\n".join([
+        _header(
+            """
+Zero-shot: the NLI logits of every (text, candidate label) pair [n × K, C], the candidate labels [n, K]
+and MULTI_LABEL → the top candidate, its probability and every candidate's, in the request's order:
+a softmax over the candidates' entailment logits, or with MULTI_LABEL (or one candidate) each one's
+entailment against contradiction, as Hugging Face's zero-shot pipeline does.
+Unbatched (max_batch_size 0, whole tensors): its LOGITS hold K rows for each row of LABELS, which a
+batching model refuses (all inputs of a request share one batch size). An ensemble may hold such a step.
+""",
+            pipeline.model("postprocess"),
+            'backend: "python"',
+            0,
+        ),
+        _tensors("input", inputs),
+        _tensors("output", outputs),
+        "instance_group [ { count: 1, kind: KIND_CPU } ]",
+        "# The entailment and contradiction logits' indexes are in the classifier's conversion record.",
+        parameter("CLASSIFIER_MANIFEST", _manifest_path(pipeline)),
+        warmup([("LOGITS", "TYPE_FP32", f"1, {labels}"), ("LABELS", "TYPE_STRING", "1, 1")]),
         "",
     ])  # fmt: skip
 
@@ -167,18 +235,20 @@ def _step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
     return "\n".join(["    {", f'      model_name: "{model}"', "      model_version: -1", *maps, "    }"])
 
 
-def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
-    texts = {tensor.name: tensor.name for tensor in _texts(pairs)}
+def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool, zero_shot: bool = False) -> str:
+    inputs = _inputs(pairs, zero_shot)
+    texts = {tensor.name: tensor.name for tensor in inputs if tensor.name != MULTI_LABEL.name}
     tokens = {name: name.lower() for name in _token_names(token_types)}
+    scoring = {"LOGITS": "logits"} | ({name: name for name in ("LABELS", "MULTI_LABEL")} if zero_shot else {})
     steps = [
         _step(pipeline.model("tokenizer"), texts, tokens),
         _step(pipeline.model("classifier"), {f"INPUT__{index}": value for index, value in enumerate(tokens.values())}, {"OUTPUT__0": "logits"}),
-        _step(pipeline.model("postprocess"), {"LOGITS": "logits"}, {tensor.name: tensor.name for tensor in LABEL_OUTPUTS}),
+        _step(pipeline.model("postprocess"), scoring, {tensor.name: tensor.name for tensor in LABEL_OUTPUTS}),
     ]
-    pair = " (and TEXT_PAIR: a pair)" if pairs else ""
+    what = " and the candidate labels of each (LABELS)" if zero_shot else " (and TEXT_PAIR: a pair)" if pairs else ""
     return "\n".join([
-        _header(f"One call: raw text{pair} in, label out. tokenizer → classifier → postprocess.", pipeline.name, 'platform: "ensemble"'),
-        _tensors("input", _texts(pairs)),
+        _header(f"One call: raw text{what} in, label out. tokenizer → classifier → postprocess.", pipeline.name, 'platform: "ensemble"'),
+        _tensors("input", inputs),
         _tensors("output", LABEL_OUTPUTS),
         "# Answered from Triton's response cache when the server has one (python -m server --response-cache-mb):",
         "# keyed on this model, its version and the bytes of every input, not on the outputs a request asks for.",
@@ -188,13 +258,13 @@ def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool) -> str:
     ])  # fmt: skip
 
 
-def render(pipeline: Pipeline, labels: int, pairs: bool = False, token_types: bool = False) -> dict[str, str]:
+def render(pipeline: Pipeline, labels: int, pairs: bool = False, token_types: bool = False, zero_shot: bool = False) -> dict[str, str]:
     """Relative path in the repository → the text of each of the pipeline's config.pbtxt files, for a
-    classifier of `labels` logits."""
+    classifier of `labels` logits (a zero-shot pipeline's classifier scores pairs: `pairs` is implied)."""
     texts = {
-        pipeline.name: ensemble_config(pipeline, pairs, token_types),
-        pipeline.model("tokenizer"): tokenizer_config(pipeline, pairs, token_types),
-        pipeline.model("classifier"): classifier_config(pipeline, token_types),
-        pipeline.model("postprocess"): postprocess_config(pipeline, labels),
+        pipeline.name: ensemble_config(pipeline, pairs, token_types, zero_shot),
+        pipeline.model("tokenizer"): tokenizer_config(pipeline, pairs, token_types, zero_shot),
+        pipeline.model("classifier"): classifier_config(pipeline, token_types, zero_shot),
+        pipeline.model("postprocess"): postprocess_config(pipeline, labels, zero_shot),
     }
     return {f"{model}/config.pbtxt": text for model, text in texts.items()}

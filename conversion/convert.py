@@ -11,7 +11,7 @@ import tokenizers
 import torch
 import transformers
 
-from . import adapter, checkpoint, configs, export, length_grouping, quantize, served, zero_shot
+from . import adapter, checkpoint, configs, export, length_grouping, nli, quantize, served, zero_shot
 from .checkpoint import ConversionError
 from .repository import DEFAULT_PIPELINE, DEFAULT_REPOSITORY, TEMPLATE, VERSION, Manifest, Pipeline, RepositoryError
 
@@ -26,6 +26,8 @@ class ConversionOptions:
     model_repository: Path = DEFAULT_REPOSITORY
     name: str = DEFAULT_PIPELINE  # the pipeline: its ensemble's name, and its models' prefix
     pairs: bool = False  # the ensemble takes TEXT_PAIR beside TEXT
+    zero_shot: bool = False  # an NLI classifier served as Hugging Face's zero-shot pipeline: the ensemble takes LABELS
+    hypothesis_template: str | None = None  # with zero_shot: where each candidate label goes, at {}
     problem_type: str | None = None  # overrides the checkpoint's: single_label_classification, multi_label_classification, regression
     labels: list[str] | None = None  # label names in logit order, for a sequence classifier
     max_length: int | None = None  # truncation length in tokens (default: the model's maximum)
@@ -55,9 +57,12 @@ class ConversionOptions:
         with `changes` applied. The token budget is not carried over: conversion measures it again."""
         prototypes, adapter_file = manifest.zero_shot_prototypes, manifest.adapter
         sentence_head = prototypes or adapter_file
+        zero_shot = manifest.zero_shot or {}
         recorded = {
-            "pairs": manifest.pairs,
-            "problem_type": None if sentence_head else manifest.problem_type,
+            "pairs": manifest.pairs and not zero_shot,
+            "zero_shot": bool(zero_shot),
+            "hypothesis_template": zero_shot.get("hypothesis_template"),
+            "problem_type": None if sentence_head or zero_shot else manifest.problem_type,
             "labels": None if sentence_head else manifest.labels,
             "max_length": manifest.max_length,
             "prototypes": Path(prototypes) if prototypes else None,
@@ -80,6 +85,17 @@ class ConversionOptions:
             raise ConversionError("--prototypes and --adapter are two heads for one encoder: choose one")
         if self.sentence_head and self.labels:
             raise ConversionError("--labels does not apply with --prototypes or --adapter: their file names the labels")
+        if self.hypothesis_template is not None and not self.zero_shot:
+            raise ConversionError("--hypothesis-template applies with --zero-shot only")
+        if self.zero_shot:
+            if self.sentence_head or self.pairs or self.quantize or self.problem_type:
+                raise ConversionError("--zero-shot serves an NLI sequence classifier as it is: not with --pairs, --problem-type, --quantize, --prototypes or --adapter")
+            nli.check_template(self.template)
+
+    @property
+    def template(self) -> str:
+        """The hypothesis template a zero-shot pipeline uses."""
+        return self.hypothesis_template or nli.DEFAULT_TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -196,8 +212,17 @@ def convert(options: ConversionOptions) -> Manifest:
         exact_difference = export.grouped_difference(exact, module, serving, pairs, token_types)
     refuse_beyond_tolerance("length-grouping", exact_difference, options.tolerance)
 
-    pipeline_difference = None
-    if not (options.sentence_head or options.quantize):
+    pipeline_difference, zero_shot = None, None
+    if options.zero_shot:
+        serving = nli.serving_tokenizer(serving)
+        entailment, contradiction = nli.entailment_logits(head.model.config.label2id, head.model.config.num_labels)
+        zero_shot = {"hypothesis_template": options.template, "entailment": entailment, "contradiction": contradiction}
+        log.info("zero-shot: entailment logit %d (%s), contradiction logit %d; hypothesis %r",
+                 entailment, head.labels[entailment], contradiction, options.template)  # fmt: skip
+        log.info("verifying the served values against Hugging Face's zero-shot-classification pipeline")
+        pipeline_difference = served.zero_shot_difference(head.model, head.tokenizer, grouped, serving, zero_shot, token_types)
+        refuse_beyond_tolerance("served", pipeline_difference, options.tolerance, "Hugging Face's zero-shot pipeline")
+    elif not (options.sentence_head or options.quantize):
         log.info("verifying the served values against Hugging Face's text-classification pipeline")
         pipeline_difference = served.pipeline_difference(head.model, head.tokenizer, grouped, serving, kind["function"], pairs, token_types)
         refuse_beyond_tolerance("served", pipeline_difference, options.tolerance, "Hugging Face's pipeline")
@@ -214,6 +239,7 @@ def convert(options: ConversionOptions) -> Manifest:
         token_budget=budget,
         quantize=options.quantize,
         quantization_accuracy_change=accuracy,
+        zero_shot=zero_shot,
         **kind,
         libraries={"torch": torch.__version__, "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
     )
@@ -233,8 +259,8 @@ def head_of(options: ConversionOptions, model) -> dict:
     return {
         "problem_type": problem_type,
         "function": checkpoint.served_function(problem_type, model.config.num_labels),
-        "pairs": options.pairs,
-        "token_types": checkpoint.takes_token_types(model, options.pairs),
+        "pairs": options.pairs or options.zero_shot,  # a zero-shot pipeline's classifier scores (text, hypothesis) pairs
+        "token_types": checkpoint.takes_token_types(model, options.pairs or options.zero_shot),
     }
 
 
@@ -247,8 +273,11 @@ def write_pipeline(pipeline: Pipeline, grouped, serving, manifest: Manifest) -> 
     with conversion.json has every file it describes."""
     written = [
         pipeline.write_text(relative, text)
-        for relative, text in configs.render(pipeline, len(manifest.labels), manifest.pairs, manifest.token_types).items()
+        for relative, text in configs.render(pipeline, len(manifest.labels), manifest.pairs, manifest.token_types, bool(manifest.zero_shot)).items()
     ]
+    if manifest.zero_shot:
+        warmup_file = f"{pipeline.model('tokenizer')}/warmup/{configs.WARMUP_LABEL_FILE}"
+        written.append(pipeline.write(warmup_file, lambda temporary: Path(temporary).write_bytes(configs.warmup_label_file())))
     template = Pipeline(TEMPLATE)
     for step in CODE_STEPS:
         for source in sorted((TEMPLATE / template.model(step) / VERSION).glob("*.py")):

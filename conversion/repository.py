@@ -76,6 +76,7 @@ class Manifest:
     token_types: bool = False
     pipeline_max_abs_difference: float | None = None  # served values against Hugging Face's pipeline
     zero_shot_prototypes: str | None = None
+    zero_shot: dict | None = None  # an NLI classifier served zero-shot: hypothesis_template, entailment, contradiction
     adapter: str | None = None
     quantize: str | None = None
     quantization_accuracy_change: dict | None = None

@@ -59,3 +59,52 @@ def pipeline_difference(model, tokenizer, grouped, serving, function: str, pairs
     difference = float(np.abs(served_values(grouped, serving, items, function, token_types) - expected).max())
     log.info("  %d %s, %s: max |served − pipeline| = %.2e", len(items), "texts and pairs" if pairs else "texts", function, difference)
     return difference
+
+
+# Zero-shot pipelines: texts of mixed lengths (Hugging Face's pipeline refuses the empty one) against candidate
+# label sets of 1 to 10 labels, with and without multi-label.
+ZERO_SHOT_LABEL_SETS = [
+    ["positive"],
+    ["positive", "negative"],
+    ["travel", "food", "weather", "politics", "sports"],
+    ["joy", "anger", "sadness", "fear", "surprise", "love", "disgust", "trust", "boredom", "a very long label name 😀"],
+]
+
+
+def zero_shot_served(grouped, serving, texts: list[str], labels: list[str], multi_label: bool, zero_shot: dict, token_types: bool) -> np.ndarray:
+    """PROBS [n, K] as the zero-shot pipeline serves them: its tokenizer's pairs, model.pt, its postprocess."""
+    tokenization, postprocessing = model_code("tokenization", "tokenizer"), model_code("postprocessing", "postprocess")
+    encoder = tokenization.ZeroShotEncoder(tokenization.TextEncoder.from_tokenizer(serving), zero_shot["hypothesis_template"])
+    text = np.array([[item.encode()] for item in texts], dtype=np.object_)
+    candidates = np.array([[label.encode() for label in labels]] * len(texts), dtype=np.object_)
+    [arrays] = encoder.tokenize_requests([(text, candidates)], token_types)
+    with torch.inference_mode():
+        logits = grouped(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
+    flags = np.full((len(texts), 1), multi_label)
+    return postprocessing.zero_shot(logits.numpy(), candidates, flags, zero_shot["entailment"], zero_shot["contradiction"])[2]
+
+
+def zero_shot_pipeline_values(classify, texts: list[str], labels: list[str], multi_label: bool, template: str) -> np.ndarray:
+    """Each candidate's score from Hugging Face's zero-shot pipeline, in the order of `labels`."""
+    values = np.zeros((len(texts), len(labels)), dtype=np.float64)
+    for row, text in enumerate(texts):
+        answer = classify(text, candidate_labels=labels, multi_label=multi_label, hypothesis_template=template)
+        for label, score in zip(answer["labels"], answer["scores"]):
+            values[row, labels.index(label)] = score
+    return values
+
+
+def zero_shot_difference(model, tokenizer, grouped, serving, zero_shot: dict, token_types: bool) -> float:
+    """Largest |served − Hugging Face's zero-shot pipeline| probability over the verification texts and label sets."""
+    texts = [text for text in verification_items(False) if text]
+    tokenizer.model_max_length = serving.truncation["max_length"]  # the pipeline truncates there, as the served tokenizer does
+    classify = transformers.pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=-1)
+    worst = 0.0
+    for labels in ZERO_SHOT_LABEL_SETS:
+        for multi_label in (False, True):
+            expected = zero_shot_pipeline_values(classify, texts, labels, multi_label, zero_shot["hypothesis_template"])
+            served = zero_shot_served(grouped, serving, texts, labels, multi_label, zero_shot, token_types)
+            difference = float(np.abs(served - expected).max())
+            log.info("  %d texts × %d labels, multi-label %s: max |served − pipeline| = %.2e", len(texts), len(labels), multi_label, difference)
+            worst = max(worst, difference)
+    return worst

@@ -35,3 +35,12 @@ KINDS = (
     Kind("toxicity", False, "sigmoid", _roberta(["toxic", "insult", "threat", "obscene"], "multi_label_classification")),
     Kind("rating", False, "none", _bert(["stars"], "regression")),
 )
+
+
+# NLI classifiers for zero-shot pipelines, the entailment logit at different places: BERT with token types,
+# entailment last of three (as roberta-large-mnli); RoBERTa, entailment first of two (as the DeBERTa zero-shot
+# checkpoints' entailment / not_entailment).
+ZERO_SHOT_KINDS = (
+    Kind("topics", True, "zero-shot", _bert(["contradiction", "neutral", "entailment"])),
+    Kind("intents", True, "zero-shot", _roberta(["entailment", "not_entailment"])),
+)

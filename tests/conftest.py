@@ -10,7 +10,7 @@ import pytest
 from conversion.convert import ConversionOptions, convert
 from conversion.repository import Pipeline
 from harness import tiny_roberta
-from harness.checkpoint_kinds import KINDS
+from harness.checkpoint_kinds import KINDS, ZERO_SHOT_KINDS
 from harness.eager import EagerClassifier
 from server import TritonServer
 from tests.support import ADMIN_KEY
@@ -48,19 +48,21 @@ def minilm_repository(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def kind_checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """Pipeline name → a tiny random checkpoint of each kind of head (harness/checkpoint_kinds.py)."""
+    """Pipeline name → a tiny random checkpoint of each kind of head, and the NLI ones (harness/checkpoint_kinds.py)."""
     folder = tmp_path_factory.mktemp("kinds")
-    return {kind.name: kind.build(folder / kind.name) for kind in KINDS}
+    return {kind.name: kind.build(folder / kind.name) for kind in (*KINDS, *ZERO_SHOT_KINDS)}
 
 
 @pytest.fixture(scope="session")
 def several_pipelines_repository(tmp_path_factory, minilm_repository, kind_checkpoints) -> Path:
-    """One repository: the default pipeline `sentiment` and one pipeline of each kind beside it."""
+    """One repository: the default pipeline `sentiment`, one pipeline of each kind beside it, and the zero-shot ones."""
     repository = tmp_path_factory.mktemp("several") / "model_repository"
     for model in Pipeline(minilm_repository).models:
         shutil.copytree(minilm_repository / model, repository / model)
     for kind in KINDS:
         convert(ConversionOptions(str(kind_checkpoints[kind.name]), repository, name=kind.name, pairs=kind.pairs, token_budget=256))
+    for kind in ZERO_SHOT_KINDS:
+        convert(ConversionOptions(str(kind_checkpoints[kind.name]), repository, name=kind.name, zero_shot=True, token_budget=256))
     return repository
 
 

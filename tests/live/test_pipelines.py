@@ -11,7 +11,7 @@ from tritonclient.utils import InferenceServerException
 
 from clients.classify import text_tensor
 from conversion.repository import DEFAULT_PIPELINE, Pipeline, Repository
-from harness.checkpoint_kinds import KINDS
+from harness.checkpoint_kinds import KINDS, ZERO_SHOT_KINDS
 from harness.eager import EagerClassifier
 from tests.texts import LONG_TEXT, PARITY_TEXTS
 
@@ -63,7 +63,7 @@ def assert_answers(result: dict[str, np.ndarray], expected: np.ndarray, labels: 
 def test_one_server_serves_every_pipeline_of_the_folder(several_served, several_pipelines_repository):
     several = several_served
     pipelines = Repository(several_pipelines_repository).pipelines()
-    assert pipelines == sorted([DEFAULT_PIPELINE, *KIND])
+    assert pipelines == sorted([DEFAULT_PIPELINE, *KIND, *(kind.name for kind in ZERO_SHOT_KINDS)])
     assert several.models == sorted(model for name in pipelines for model in Pipeline(several_pipelines_repository, name).models)
     assert several.unready_models() == []
 

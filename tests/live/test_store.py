@@ -17,7 +17,8 @@ import numpy as np
 
 from clients import classify
 from conversion.repository import Pipeline, Repository
-from harness.checkpoint_kinds import KINDS
+from harness.checkpoint_kinds import KINDS, ZERO_SHOT_KINDS
+from harness.zero_shot_reference import ZeroShotReference
 from harness.eager import EagerClassifier
 from harness.object_store import LocalObjectStore, ObjectStoreFailed
 from server.triton_server import free_ports
@@ -107,14 +108,25 @@ def test_the_manifest_lists_every_file_with_the_conversion_record(object_store, 
     assert set(manifest["libraries"]) >= {"torch", "transformers", "tokenizers"}
 
 
-def served_probs(url: str, pipeline: str, pairs: bool) -> np.ndarray:
-    return np.array([prediction.probs for prediction in classify(TEXTS, url=url, model=pipeline, pairs=PAIRS if pairs else None)])
+CANDIDATES = ["travel", "food", "weather"]
+
+
+def served_probs(url: str, pipeline: str, pairs: bool, zero_shot: bool) -> np.ndarray:
+    predictions = classify(TEXTS, url=url, model=pipeline, pairs=PAIRS if pairs else None, candidate_labels=CANDIDATES if zero_shot else None)
+    return np.array([prediction.probs for prediction in predictions])
+
+
+def expected_probs(repository, name: str, pairs: bool, zero_shot: bool) -> np.ndarray:
+    if zero_shot:
+        return ZeroShotReference.from_repository(repository, name).probs(TEXTS, CANDIDATES)
+    return EagerClassifier.from_repository(repository, name).probs(list(zip(TEXTS, PAIRS)) if pairs else TEXTS)
 
 
 def test_a_version_of_several_pipelines_records_and_serves_every_one(object_store, several_pipelines_repository, tmp_path):
     repository = Repository(several_pipelines_repository)
     names = repository.pipelines()
-    assert names == sorted(["sentiment", *(kind.name for kind in KINDS)])
+    zero_shot = {kind.name for kind in ZERO_SHOT_KINDS}
+    assert names == sorted(["sentiment", *(kind.name for kind in KINDS), *zero_shot])
     url = publish(object_store, several_pipelines_repository, "--name", "several")
     manifest = stored_manifest(object_store, url)
     assert manifest["pipelines"] == {name: json.loads(repository.pipeline(name).manifest_text()) for name in names}
@@ -122,14 +134,13 @@ def test_a_version_of_several_pipelines_records_and_serves_every_one(object_stor
     pairs = {kind.name for kind in KINDS if kind.pairs}
     launcher = Launcher(url, tmp_path, "--store-cache", str(tmp_path / "cache"), "--ready-timeout", "300", **object_store.credentials)
     try:
-        launcher.wait_for(READY_MARKER, timeout=300)  # twenty models on two cores
-        served = {name: served_probs(launcher.endpoints.grpc, name, name in pairs) for name in names}
+        launcher.wait_for(READY_MARKER, timeout=300)  # 28 models on two cores
+        served = {name: served_probs(launcher.endpoints.grpc, name, name in pairs, name in zero_shot) for name in names}
     finally:
         launcher.__exit__()
     for name in names:
-        items = list(zip(TEXTS, PAIRS)) if name in pairs else TEXTS
-        eager = EagerClassifier.from_repository(several_pipelines_repository, name).probs(items)
-        np.testing.assert_allclose(served[name], eager, atol=ATOL, rtol=0, err_msg=f"pipeline {name}")
+        expected = expected_probs(several_pipelines_repository, name, name in pairs, name in zero_shot)
+        np.testing.assert_allclose(served[name], expected, atol=ATOL, rtol=0, err_msg=f"pipeline {name}")
 
 
 def test_a_version_published_in_format_1_is_still_fetched(object_store, published, tiny_roberta_repository, tmp_path, monkeypatch):

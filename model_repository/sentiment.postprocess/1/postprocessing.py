@@ -53,6 +53,15 @@ def read_manifest(manifest: Path) -> tuple[int | None, str]:
     return count, function
 
 
+def read_zero_shot(manifest: Path) -> tuple[int, int]:
+    """The entailment and contradiction logits' indexes of a zero-shot pipeline, from its conversion.json."""
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))["zero_shot"]
+        return int(record["entailment"]), int(record["contradiction"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ValueError(f"{manifest} records no zero-shot entailment label: convert the model again with --zero-shot") from None
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, computed in float64 for stability."""
     shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
@@ -132,3 +141,40 @@ def _outputs(logits: np.ndarray, encoded_labels: np.ndarray, function: str) -> t
     values = apply(function, logits)
     best = values.argmax(axis=1)
     return encoded_labels[best].reshape(-1, 1), values[np.arange(len(best)), best].reshape(-1, 1), values
+
+
+# Zero-shot pipelines: each text is classified against K candidate labels that the request names, by an NLI
+# model that scores the pair (text, hypothesis) once per candidate. As Hugging Face's zero-shot pipeline does:
+# without multi-label (and K > 1) a softmax over the K entailment logits; with it (or K = 1) each candidate's
+# entailment against contradiction on its own.
+
+
+def zero_shot_values(
+    logits: np.ndarray, candidates: int, multi_label: np.ndarray, entailment: int, contradiction: int
+) -> np.ndarray:
+    """NLI logits [n * K, C], rows grouped by text → each candidate's probability, float32 [n, K].
+    `multi_label` is one bool per text."""
+    grouped = logits.reshape(-1, candidates, logits.shape[1])
+    exclusive = softmax(grouped[..., entailment])
+    independent = softmax(grouped[..., [contradiction, entailment]])[..., 1]
+    each_on_its_own = multi_label.reshape(-1, 1) | (candidates == 1)
+    return np.where(each_on_its_own, independent, exclusive).astype(np.float32)
+
+
+def zero_shot(
+    logits: np.ndarray, candidate_labels: np.ndarray, multi_label: np.ndarray | None, entailment: int, contradiction: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One request: NLI logits [n * K, C], the candidate labels (UTF-8 bytes [n, K]) and MULTI_LABEL
+    ([n, 1], or None: false) → LABEL (the top candidate) [n, 1], SCORE [n, 1], PROBS [n, K] in the request's
+    label order. Raises InvalidLogits when the logits do not fit."""
+    texts, candidates = candidate_labels.shape
+    if logits.ndim != 2 or logits.shape[0] != texts * candidates or logits.shape[1] <= max(entailment, contradiction):
+        raise InvalidLogits(f"expected NLI logits of shape [{texts * candidates}, >{max(entailment, contradiction)}] "
+                            f"(one row per text and candidate label), got {list(logits.shape)}")  # fmt: skip
+    if not np.isfinite(logits).all():
+        raise InvalidLogits(NOT_FINITE)
+    flags = np.zeros((texts, 1), dtype=bool) if multi_label is None else multi_label.astype(bool).reshape(texts, 1)
+    values = zero_shot_values(logits, candidates, flags, entailment, contradiction)
+    best = values.argmax(axis=1)
+    rows = np.arange(texts)
+    return candidate_labels[rows, best].reshape(-1, 1), values[rows, best].reshape(-1, 1), values

@@ -1,5 +1,6 @@
 """Triton Python model: TEXT (and TEXT_PAIR) as UTF-8 bytes → INPUT_IDS, ATTENTION_MASK (and
-TOKEN_TYPE_IDS). Which of those it has, its config says. Logic: tokenization.py."""
+TOKEN_TYPE_IDS); in a zero-shot pipeline, TEXT and LABELS → the rows of every (text, hypothesis) pair.
+Which of those it has, its config says. Logic: tokenization.py."""
 
 import json
 import os
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
 
-from tokenization import InvalidText, TextEncoder
+from tokenization import InvalidText, TextEncoder, ZeroShotEncoder, read_hypothesis_template
 
 OUTPUTS = ("INPUT_IDS", "ATTENTION_MASK", "TOKEN_TYPE_IDS")
 
@@ -17,19 +18,26 @@ class TritonPythonModel:
         # Batches here are small; tokenizers' own thread pool would only compete with the classifier's threads.
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
         config = json.loads(args["model_config"])
-        self.pairs = any(tensor["name"] == "TEXT_PAIR" for tensor in config["input"])
+        inputs = {tensor["name"] for tensor in config["input"]}
+        self.second_input = "TEXT_PAIR" if "TEXT_PAIR" in inputs else "LABELS" if "LABELS" in inputs else None
         self.outputs = [name for name in OUTPUTS if any(tensor["name"] == name for tensor in config["output"])]
         self.token_types = "TOKEN_TYPE_IDS" in self.outputs
-        path = Path(args["model_repository"]) / args["model_version"] / "tokenizer.json"
+        model_dir = Path(args["model_repository"])
+        path = model_dir / args["model_version"] / "tokenizer.json"
         self.encoder = TextEncoder.load(path)
-        pairs = ", pairs in TEXT_PAIR" if self.pairs else ""
-        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, texts truncated to {self.encoder.max_length} tokens{pairs}")
+        what = {"TEXT_PAIR": ", pairs in TEXT_PAIR", "LABELS": ", candidate labels in LABELS", None: ""}[self.second_input]
+        if self.second_input == "LABELS":
+            manifest = config["parameters"]["CLASSIFIER_MANIFEST"]["string_value"]
+            template = read_hypothesis_template(model_dir / manifest)
+            self.encoder = ZeroShotEncoder(self.encoder, template)
+            what += f", hypothesis {template!r}"
+        pb_utils.Logger.log_info(f"tokenizer: loaded {path}, texts truncated to {self.encoder.max_length} tokens{what}")
 
     def execute(self, requests):
         inputs = [
             (
                 pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy(),
-                _optional(pb_utils.get_input_tensor_by_name(request, "TEXT_PAIR")) if self.pairs else None,
+                _optional(pb_utils.get_input_tensor_by_name(request, self.second_input)) if self.second_input else None,
             )
             for request in requests
         ]

@@ -4,7 +4,8 @@ type ids, for many requests at once.
 Plain functions with no Triton import, so unit tests call them directly.
 """
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -120,26 +121,32 @@ class TextEncoder:
         attention_mask and, with `token_types`, token_type_ids), or the InvalidText that request
         alone fails with.
         """
-        results: list = []
-        items: list[str | tuple[str, str]] = []
-        for text, pair in requests:
-            try:
-                decoded = decode_request(text, pair)
-            except InvalidText as error:
-                results.append(error)
-                continue
-            results.append(len(decoded))
-            items.extend(decoded)
+        return self.encode_requests([_decoded(decode_request, text, pair) for text, pair in requests], token_types)
 
+    def encode_requests(self, requests: list, token_types: bool = False) -> list:
+        """Each request's texts or pairs, already decoded (or the InvalidText it fails with) → its arrays,
+        padded to the request's longest row, or its InvalidText. One encoding and padding pass for all."""
+        items = [item for request in requests if not isinstance(request, InvalidText) for item in request]
         arrays = self._padded(self.encodings(items), token_types) if items else ()
         widths = arrays[1].sum(axis=1) if items else ()  # right-padded: each row's length
-        start = 0
-        for index, result in enumerate(results):
-            if isinstance(result, int):
-                width = max(1, int(widths[start : start + result].max(initial=0)))
-                results[index] = tuple(np.ascontiguousarray(array[start : start + result, :width]) for array in arrays)
-                start += result
+        results, start = [], 0
+        for request in requests:
+            if isinstance(request, InvalidText):
+                results.append(request)
+                continue
+            rows = slice(start, start + len(request))
+            width = max(1, int(widths[rows].max(initial=0)))
+            results.append(tuple(np.ascontiguousarray(array[rows, :width]) for array in arrays))
+            start += len(request)
         return results
+
+
+def _decoded(decode, *tensors):
+    """decode(*tensors), or the InvalidText it raised: a request that fails fails alone."""
+    try:
+        return decode(*tensors)
+    except InvalidText as error:
+        return error
 
 
 def pad(rows: list[list[int]], pad_id: int, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,3 +157,92 @@ def pad(rows: list[list[int]], pad_id: int, length: int) -> tuple[np.ndarray, np
         ids[row, : len(tokens)] = tokens
         mask[row, : len(tokens)] = 1
     return ids, mask
+
+
+# Zero-shot pipelines: each text is paired with a hypothesis per candidate label the request names
+# ("This example is {}."), and the NLI classifier scores every pair. The text is truncated, not the
+# hypothesis, as Hugging Face's zero-shot pipeline does (the tokenizer.json conversion writes truncates
+# only the first text of a pair).
+
+MAX_CANDIDATE_LABELS = 32  # per text: a request of 64 texts then makes at most 2,048 pairs
+
+
+@dataclass
+class ZeroShotEncoder:
+    """A TextEncoder that makes the (text, hypothesis) pairs of each request's texts and candidate labels."""
+
+    encoder: TextEncoder
+    hypothesis_template: str  # holds "{}" where the label goes
+    hypothesis_tokens: dict[str, int] = field(default_factory=dict)  # label → its hypothesis's tokens, as met
+
+    @property
+    def max_length(self) -> int:
+        return self.encoder.max_length
+
+    @property
+    def max_hypothesis_tokens(self) -> int:
+        """Half the maximum length: the text keeps at least the other half, so it can always be truncated."""
+        return self.max_length // 2
+
+    def pairs(self, text: np.ndarray, labels: np.ndarray) -> list[tuple[str, str]]:
+        """One request's TEXT [n, 1] and LABELS [n, K] → its n × K (text, hypothesis) pairs, text by text.
+        Raises InvalidText for labels that cannot be classified against."""
+        texts = decode_texts(text)
+        candidates = decode_labels(labels, len(texts))
+        hypotheses = [[self.hypothesis_template.format(label) for label in row] for row in candidates]
+        self._check_lengths(candidates, hypotheses)
+        return [(text, hypothesis) for text, row in zip(texts, hypotheses) for hypothesis in row]
+
+    def _check_lengths(self, candidates: list[list[str]], hypotheses: list[list[str]]) -> None:
+        unseen = {label: hypothesis for labels, row in zip(candidates, hypotheses) for label, hypothesis in zip(labels, row)
+                  if label not in self.hypothesis_tokens}  # fmt: skip
+        if unseen:
+            if len(self.hypothesis_tokens) > 100_000:  # bounded: labels are few, but clients choose them
+                self.hypothesis_tokens.clear()
+            encodings = self.encoder.tokenizer.encode_batch_fast(list(unseen.values()), add_special_tokens=False)
+            self.hypothesis_tokens.update(zip(unseen, (len(encoding.ids) for encoding in encodings)))
+        for index, labels in enumerate(candidates):
+            for position, label in enumerate(labels):
+                if self.hypothesis_tokens[label] > self.max_hypothesis_tokens:
+                    raise InvalidText(
+                        f"LABELS[{index}][{position}] is too long: its hypothesis takes {self.hypothesis_tokens[label]} "
+                        f"tokens, at most {self.max_hypothesis_tokens} (half the model's maximum length)"
+                    )
+
+    def tokenize_requests(self, requests: list[tuple[np.ndarray, np.ndarray]], token_types: bool = False) -> list:
+        """The TEXT and LABELS tensors of many requests → per request its arrays of n × K rows (text by
+        text, each text's candidates in order), or the InvalidText it alone fails with."""
+        return self.encoder.encode_requests([_decoded(self.pairs, text, labels) for text, labels in requests], token_types)
+
+
+def read_hypothesis_template(manifest: Path) -> str:
+    """The hypothesis template of a zero-shot pipeline, from the classifier's conversion.json."""
+    try:
+        template = json.loads(manifest.read_text(encoding="utf-8"))["zero_shot"]["hypothesis_template"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"{manifest} records no zero-shot hypothesis template: convert the model again with --zero-shot") from None
+    return template
+
+
+def decode_labels(raw: np.ndarray, texts: int) -> list[list[str]]:
+    """A LABELS tensor of UTF-8, [n, K] → n lists of K candidate labels. Raises InvalidText naming the bad one."""
+    if raw.ndim != 2 or raw.shape[0] != texts:
+        raise InvalidText(f"LABELS must be [{texts}, K]: K candidate labels for each of the {texts} texts, got {list(raw.shape)}")
+    if raw.shape[1] == 0:
+        raise InvalidText("LABELS holds no candidate labels: send at least one per text")
+    if raw.shape[1] > MAX_CANDIDATE_LABELS:
+        raise InvalidText(f"LABELS holds {raw.shape[1]} candidate labels per text: at most {MAX_CANDIDATE_LABELS}")
+    rows = []
+    for index, row in enumerate(raw):
+        labels = []
+        for position, item in enumerate(row):
+            where = f"LABELS[{index}][{position}]"
+            try:
+                label = item.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InvalidText(f"{where} is not valid UTF-8: {error.reason} at byte {error.start}") from None
+            if not label.strip():
+                raise InvalidText(f"{where} is empty: every candidate label needs a name")
+            labels.append(label)
+        rows.append(labels)
+    return rows
