@@ -50,10 +50,10 @@ $(ARTIFACTS) &: | $(VENV)/.installed
 serve: setup ## Start Triton on 127.0.0.1 (HTTP 8000, gRPC 8001, metrics 8002) in the foreground
 	$(PY) -m server --model-repository $(REPOSITORY)
 
-# `make perf FILE=texts.txt CONCURRENCY=1,8,32 [URL=host:port or http://host:port] [MODEL=nli]
+# `make perf FILE=texts.txt CONCURRENCY=1,8,32 [URL=host:port or http://host:port] [MODEL=nli] [LABELS=a,b for zero-shot]
 # [ARGS="--percentile=95"] [OUTPUT=perf-results]`: ARGS go to perf_analyzer (python -m benchmarks.perf --help).
 perf: setup ## perf_analyzer against a running server on your texts (FILE=) or a shipped corpus: its report and CSV
-	$(PY) -m benchmarks.perf $(if $(URL),--url $(URL)) $(if $(MODEL),--model $(MODEL)) $(if $(FILE),--file $(FILE)) \
+	$(PY) -m benchmarks.perf $(if $(URL),--url $(URL)) $(if $(MODEL),--model $(MODEL)) $(if $(FILE),--file $(FILE)) $(if $(LABELS),--labels $(LABELS)) \
 		$(if $(CONCURRENCY),--concurrency $(CONCURRENCY)) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(ARGS),-- $(ARGS))
 
 $(MODEL_ANALYZER_VENV)/.installed: benchmarks/model-analyzer-requirements.txt

@@ -3,6 +3,7 @@
   make perf                                                  # `make serve`'s server, pipeline sentiment
   make perf FILE=texts.txt CONCURRENCY=1,16,64
   make perf URL=http://10.0.0.5:8000 MODEL=nli FILE=pairs.tsv
+  make perf MODEL=topics LABELS=sports,politics,cooking           # a zero-shot pipeline: every text against these
   python -m benchmarks.perf --file texts.txt -- --percentile=95 --measurement-interval=10000
 
 FILE holds one text per line (blank lines are skipped); for a pipeline converted with --pairs, either
@@ -90,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=MODEL, metavar="NAME", help="the pipeline to load (default: %(default)s)")
     parser.add_argument("--file", type=Path, help="your texts, one per line (TEXT<TAB>PAIR for a pair pipeline)")
     parser.add_argument("--corpus", choices=sorted(corpus.CORPORA), default="varied", help="the shipped texts sent without --file (default: %(default)s)")
+    parser.add_argument("--labels", type=lambda text: [label.strip() for label in text.split(",")], metavar="A,B,C",
+                        help="a zero-shot pipeline's candidate labels, sent with every text")  # fmt: skip
     parser.add_argument("--concurrency", default="1,8,32", help="concurrent requests, one perf_analyzer run each (default: %(default)s)")
     parser.add_argument("--output", type=Path, default=Path("perf-results"), help="where the CSV and input data go (default: %(default)s)")
     parser.add_argument("perf_analyzer_args", nargs="*", metavar="-- PERF_ANALYZER_ARGS", help="passed to perf_analyzer as they are")
@@ -99,9 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _prepare(args: argparse.Namespace) -> tuple[Endpoint, list[int], dict]:
     target, levels = endpoint(args.url), concurrencies(args.concurrency)
     with Classifier(target.url, target.protocol, args.model) as pipeline:
-        takes_pairs = pipeline.takes_pairs
+        takes_pairs, zero_shot = pipeline.takes_pairs, pipeline.zero_shot
+    if zero_shot != (args.labels is not None):
+        need = "is zero-shot: give its candidate labels, LABELS=a,b,c" if zero_shot else "has fixed labels: LABELS= is for zero-shot pipelines"
+        raise UsageError(f"pipeline {args.model!r} {need}")
     texts, pairs = read_texts(args.file, takes_pairs) if args.file else (corpus.generate(1000, corpus=args.corpus), None)
-    return target, levels, perf_analyzer.text_input_data(texts, pairs)
+    return target, levels, perf_analyzer.text_input_data(texts, pairs, args.labels)
 
 
 def _printable(command: list[str], env: dict[str, str]) -> str:

@@ -39,8 +39,12 @@ def environment(workdir: Path) -> dict[str, str]:
     return env
 
 
-def text_input_data(texts: list[str], pairs: list[str] | None = None) -> dict:
-    """One request per text: {"data": [{"TEXT": ["..."]}, ...]}; with pairs, each with its TEXT_PAIR."""
+def text_input_data(texts: list[str], pairs: list[str] | None = None, candidate_labels: list[str] | None = None) -> dict:
+    """One request per text: {"data": [{"TEXT": ["..."]}, ...]}; with pairs, each with its TEXT_PAIR; for a
+    zero-shot pipeline, each with the candidate labels as LABELS."""
+    if candidate_labels is not None:
+        labels = {"content": candidate_labels, "shape": [len(candidate_labels)]}
+        return {"data": [{"TEXT": [text], "LABELS": labels} for text in texts]}
     if pairs is None:
         return {"data": [{"TEXT": [text]} for text in texts]}
     return {"data": [{"TEXT": [text], "TEXT_PAIR": [pair]} for text, pair in zip(texts, pairs, strict=True)]}

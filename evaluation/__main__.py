@@ -131,6 +131,10 @@ def model_labels(repository: Path, name: str = DEFAULT_PIPELINE, pair_column: st
         manifest, labels = pipeline.manifest(), pipeline.labels()
     except (OSError, ValueError, RepositoryError) as error:
         raise EvaluationError(f"cannot read pipeline {name!r} of {repository}: {error}") from None
+    if manifest.zero_shot:
+        raise EvaluationError(
+            f"pipeline {name!r} is zero-shot: its labels are chosen per request, and the evaluator scores pipelines with labels of their own"
+        )
     if manifest.function != "softmax":
         raise EvaluationError(
             f"pipeline {name!r} gives {VALUES.get(manifest.function, manifest.function)}, not softmax probabilities: "

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shlex
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ import pytest
 
 from harness import random_checkpoint, tiny_roberta
 from harness.eager import EagerClassifier
+from harness.zero_shot_reference import ZeroShotReference
 from tests.documents import PROJECT, README, blocks
 
 API = PROJECT / "docs" / "api.md"
@@ -102,9 +104,12 @@ def test_each_command_line_call_of_the_api_answers_every_text(line, server, seve
     result = subprocess.run(["bash", "-c", command], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     model = re.search(r"--model (\S+)", line)[1] if "--model" in line else "sentiment"
-    labels = EagerClassifier.from_repository(several_pipelines_repository, model).labels
+    candidates = re.search(r"--labels (\S+)", line)
+    labels = candidates[1].split(",") if candidates else EagerClassifier.from_repository(several_pipelines_repository, model).labels
     if "--json" in line:
-        assert [answer["text"] for answer in json.loads(result.stdout)] == texts
+        answers = json.loads(result.stdout)
+        assert [answer["text"] for answer in answers] == (texts if "--file" in line else [shlex.split(line)[-1]])
+        assert all(answer["label"] in labels for answer in answers)
     else:
         assert result.stdout and all(answer.split()[0] in labels for answer in result.stdout.splitlines())
 
@@ -119,15 +124,21 @@ def model_of(call: str) -> str:
 
 
 def test_the_documentation_shows_a_curl_call_for_single_texts_pairs_and_the_classifier():
-    assert {"sentiment", "nli", "nli.classifier"} <= {model_of(call) for call in CURL_CALLS}
+    assert {"sentiment", "nli", "nli.classifier", "topics"} <= {model_of(call) for call in CURL_CALLS}
 
 
 @pytest.mark.parametrize("call", CURL_CALLS, ids=model_of)
 def test_each_curl_call_answers_as_the_eager_model(call, server, several_pipelines_repository):
     model = model_of(call)
-    reference = EagerClassifier.from_repository(several_pipelines_repository, model.split(".")[0])
     command = on_server(call, server)
     answer = outputs(json.loads(subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60, check=True).stdout))
+    if "LABELS" in call:  # a zero-shot pipeline: against Hugging Face's zero-shot pipeline
+        texts, labels = sent(call, "TEXT"), sent(call, "LABELS")
+        expected = ZeroShotReference.from_repository(several_pipelines_repository, model).probs(texts, labels)
+        np.testing.assert_allclose(answer["PROBS"], expected, atol=ATOL, rtol=0)
+        assert answer["LABEL"][:, 0].tolist() == [labels[index] for index in expected.argmax(axis=1)]
+        return
+    reference = EagerClassifier.from_repository(several_pipelines_repository, model.split(".")[0])
     if model.endswith(".classifier"):
         ids = np.array(sent(call, "INPUT__0"))
         assert ids.tolist()[: ids.tolist().index(0)] == reference.token_ids(("a man eats", "someone eats"))
@@ -153,6 +164,15 @@ def test_the_pair_example_sends_each_text_with_its_pair(server, several_pipeline
     pairs = [("A man is eating pasta.", "Someone eats food."), ("A man is eating pasta.", "Nobody eats.")]
     assert [(prediction.text, prediction.pair) for prediction in predictions] == pairs
     expected = EagerClassifier.from_repository(several_pipelines_repository, "nli").probs(pairs)
+    np.testing.assert_allclose([prediction.probs for prediction in predictions], expected, atol=ATOL, rtol=0)
+
+
+def test_the_zero_shot_example_scores_each_text_against_the_labels_it_names(server, several_pipelines_repository):
+    [block] = [block for block in blocks(API, language="python") if "candidate_labels=" in block.code]
+    predictions = execute(block.code, server, several_pipelines_repository)["predictions"]
+    texts, labels = ["The match ended in a draw", "Parliament votes today"], ["sports", "politics", "cooking"]
+    assert [(prediction.text, prediction.candidate_labels) for prediction in predictions] == [(text, labels) for text in texts]
+    expected = ZeroShotReference.from_repository(several_pipelines_repository, "topics").probs(texts, labels)
     np.testing.assert_allclose([prediction.probs for prediction in predictions], expected, atol=ATOL, rtol=0)
 
 

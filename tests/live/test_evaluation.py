@@ -87,7 +87,8 @@ def test_starts_its_own_server_when_no_url_is_given(tiny_roberta_repository, tmp
         (["--model", "rating"], "pipeline 'rating' gives raw values (a regression head), not softmax probabilities"),
         (["--model", "nli"], "pipeline 'nli' classifies text pairs: name the file's column of pairs with --pair-column"),
         (["--pair-column", "pair"], "pipeline 'sentiment' takes single texts, not pairs: leave out --pair-column"),
-        (["--model", "nope"], "holds no pipeline 'nope' (its pipelines: nli, rating, rerank, sentiment, toxicity)"),
+        (["--model", "nope"], "holds no pipeline 'nope' (its pipelines: intents, nli, rating, rerank, sentiment, topics, toxicity)"),
+        (["--model", "topics"], "pipeline 'topics' is zero-shot: its labels are chosen per request"),
     ],
 )  # fmt: skip
 def test_a_pipeline_the_evaluator_cannot_score_is_refused_in_one_line(several_pipelines_repository, tmp_path, capsys, options, message):

@@ -195,3 +195,22 @@ def test_the_command_line_takes_labels(several_served, references):
     answers = json.loads(result.stdout)
     np.testing.assert_allclose([answer["probs"] for answer in answers], references[name].probs(TEXTS[:2], labels), atol=ATOL, rtol=0)
     assert [answer["candidate_labels"] for answer in answers] == [labels] * 2
+
+
+def test_make_perf_loads_a_zero_shot_pipeline_with_the_labels_given(several_served, tmp_path):
+    """Short windows: the CSV's rows and the classifier's pairs, not their speed."""
+    name, labels = NAMES[0], ["sports", "food", "travel"]
+    before = server_stats.snapshot(several_served.endpoints.http)
+    subprocess.run(
+        ["make", "-C", str(PROJECT), "perf", f"URL={several_served.endpoints.grpc}", f"MODEL={name}", f"LABELS={','.join(labels)}",
+         f"OUTPUT={tmp_path}", "CONCURRENCY=2", 'ARGS=--measurement-interval=1000 --stability-percentage=100'],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    after = server_stats.snapshot(several_served.endpoints.http)
+    data = json.loads((tmp_path / name / "input-data.json").read_text())
+    assert data["data"][0]["LABELS"] == {"content": labels, "shape": [3]}
+    requests = int(after[name]["inference_stats"]["success"]["count"]) - int(before[name]["inference_stats"]["success"]["count"])
+    pairs = int(after[f"{name}.classifier"]["inference_count"]) - int(before[f"{name}.classifier"]["inference_count"])
+    assert requests > 0 and pairs == 3 * requests
+    failed = subprocess.run(["make", "-C", str(PROJECT), "perf", f"URL={several_served.endpoints.grpc}", f"MODEL={name}"], capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0 and f"pipeline '{name}' is zero-shot: give its candidate labels, LABELS=a,b,c" in failed.stderr
