@@ -5,7 +5,7 @@ import json
 import os
 
 import benchmarks.__main__ as benchmarks_cli
-from benchmarks import http_load, perf, perf_analyzer, pipeline_cost, report, server_stats, shared_cpu, soak
+from benchmarks import http_load, perf, perf_analyzer, pipeline_cost, report, server_stats, shared_cpu, soak, zero_shot
 from benchmarks.corpus import generate
 from conversion.repository import DEFAULT_PIPELINE, Pipeline
 
@@ -125,3 +125,13 @@ def test_perf_loads_a_pair_pipeline_over_http_with_the_users_file(several_served
     answered = server_stats.breakdown(before, server_stats.snapshot(several_served.endpoints.http))
     assert answered["nli"]["requests"] > 0 and answered["nli"]["failed"] == 0
     assert set(answered) == {"nli", "nli.tokenizer", "nli.classifier", "nli.postprocess"}
+
+
+def test_quick_zero_shot_benchmark_measures_pairs_three_ways(several_pipelines_repository, tmp_path):
+    argv = ["--quick", "--model-repository", str(several_pipelines_repository), "--pipeline", "topics", "--output", str(tmp_path)]
+    assert zero_shot.main(argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    served = results["served"]["2"]
+    assert sorted(served) == ["1", "2"] and all(reading["pairs_per_second"] == 2 * reading["throughput"] > 0 for reading in served.values())
+    assert all(value > 0 for way in ("in_process", "transformers") for value in results[way]["2"].values())
+    assert "| 2 |" in (tmp_path / "report.md").read_text()
