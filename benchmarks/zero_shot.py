@@ -90,10 +90,10 @@ def in_process(pipeline: Pipeline, texts: list[str], labels: list[str], batch: i
     def one_batch(chunk: list[str]) -> None:
         text = np.array([[item.encode()] for item in chunk], dtype=np.object_)
         candidates = np.array([[label.encode() for label in labels]] * len(chunk), dtype=np.object_)
-        [arrays] = encoder.tokenize_requests([(text, candidates)], manifest.token_types)
+        [(*arrays, pair_label, pair_text, pair_multi_label)] = encoder.tokenize_requests([(text, candidates, None)], manifest.token_types)
         with torch.inference_mode():
             logits = model(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
-        postprocessing.zero_shot(logits.numpy(), candidates, None, entailment, contradiction)
+        postprocessing.zero_shot(logits.numpy(), pair_label, pair_text, pair_multi_label, entailment, contradiction)
 
     one_batch(texts[:batch])  # the first call of each shape pays for TorchScript's optimisation
     started = time.perf_counter()

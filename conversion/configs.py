@@ -70,9 +70,13 @@ def _texts(pairs: bool) -> list[Tensor]:
 # (text, hypothesis) pair of each, so the classifier's requests hold n × K rows. Requests of different K batch
 # together in the tokenizer (allow_ragged_batch: each request keeps its own tensors).
 MAX_CANDIDATE_LABELS = 32  # per text, as the tokenizer model's tokenization.MAX_CANDIDATE_LABELS refuses more
+MAX_PAIRS = MAX_BATCH_SIZE * MAX_CANDIDATE_LABELS  # a request of n texts and K labels is n × K pairs
 WARMUP_LABEL_FILE = "candidate_label"  # in NAME.tokenizer/warmup/: the warm-up's label, as Triton reads a string
 CANDIDATE_LABELS = Tensor("LABELS", "TYPE_STRING", "-1")
 MULTI_LABEL = Tensor("MULTI_LABEL", "TYPE_BOOL", "1", optional=True)
+# What the tokenizer says of each pair for the postprocess: its candidate label, its text's index in the
+# request, its text's MULTI_LABEL. Each is [n × K, 1], as the logits are, so the postprocess batches too.
+PAIR_TENSORS = [Tensor("PAIR_LABEL", "TYPE_STRING", "1"), Tensor("PAIR_TEXT", "TYPE_INT32", "1"), Tensor("PAIR_MULTI_LABEL", "TYPE_BOOL", "1")]
 
 
 def warmup_label_file(label: str = "warm-up") -> bytes:
@@ -96,8 +100,8 @@ def _token_names(token_types: bool) -> tuple[str, ...]:
 
 
 def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool, zero_shot: bool = False) -> str:
-    outputs = [Tensor(name, "TYPE_INT64", "-1") for name in _token_names(token_types)]
-    inputs = [_texts(False)[0], Tensor("LABELS", "TYPE_STRING", "-1", ragged=True)] if zero_shot else _texts(pairs)
+    outputs = [Tensor(name, "TYPE_INT64", "-1") for name in _token_names(token_types)] + (PAIR_TENSORS if zero_shot else [])
+    inputs = [_texts(False)[0], Tensor("LABELS", "TYPE_STRING", "-1", ragged=True), MULTI_LABEL] if zero_shot else _texts(pairs)
     return "\n".join([
         _header(
             """
@@ -155,8 +159,7 @@ request order. Any right padding gives the right logits.
 """,
             pipeline.model("classifier"),
             'backend: "pytorch"',
-            # A zero-shot request of n texts and K labels is n × K pairs.
-            MAX_BATCH_SIZE * MAX_CANDIDATE_LABELS if zero_shot else MAX_BATCH_SIZE,
+            MAX_PAIRS if zero_shot else MAX_BATCH_SIZE,
         ),
         _tensors("input", inputs),
         "batch_input [\n" + ",\n".join(item_shapes) + "\n]",
@@ -203,28 +206,26 @@ the checkpoint's head). labels.json beside model.py is written by `python -m con
 
 
 def _zero_shot_postprocess_config(pipeline: Pipeline, labels: int) -> str:
-    inputs = [Tensor("LOGITS", "TYPE_FP32", "-1, -1"), Tensor("LABELS", "TYPE_STRING", "-1, -1"), Tensor("MULTI_LABEL", "TYPE_BOOL", "-1, 1", optional=True)]
-    outputs = [Tensor("LABEL", "TYPE_STRING", "-1, 1"), Tensor("SCORE", "TYPE_FP32", "-1, 1"), Tensor("PROBS", "TYPE_FP32", "-1, -1")]
     return "\n".join([
         _header(
             """
-Zero-shot: the NLI logits of every (text, candidate label) pair [n × K, C], the candidate labels [n, K]
-and MULTI_LABEL → the top candidate, its probability and every candidate's, in the request's order:
-a softmax over the candidates' entailment logits, or with MULTI_LABEL (or one candidate) each one's
-entailment against contradiction, as Hugging Face's zero-shot pipeline does.
-Unbatched (max_batch_size 0, whole tensors): its LOGITS hold K rows for each row of LABELS, which a
-batching model refuses (all inputs of a request share one batch size). An ensemble may hold such a step.
+Zero-shot: the NLI logits of every (text, candidate label) pair, with what the tokenizer says of each pair
+(its label, its text's index in the request, its text's MULTI_LABEL) → for each text the top candidate, its
+probability and every candidate's, in the request's order: a softmax over the candidates' entailment logits,
+or with MULTI_LABEL (or one candidate) each one's entailment against contradiction, as Hugging Face's
+zero-shot pipeline does.
 """,
             pipeline.model("postprocess"),
             'backend: "python"',
-            0,
+            MAX_PAIRS,
         ),
-        _tensors("input", inputs),
-        _tensors("output", outputs),
+        _tensors("input", [Tensor("LOGITS", "TYPE_FP32", "-1"), *PAIR_TENSORS]),
+        _tensors("output", LABEL_OUTPUTS),
         "instance_group [ { count: 1, kind: KIND_CPU } ]",
+        "dynamic_batching { }",
         "# The entailment and contradiction logits' indexes are in the classifier's conversion record.",
         parameter("CLASSIFIER_MANIFEST", _manifest_path(pipeline)),
-        warmup([("LOGITS", "TYPE_FP32", f"1, {labels}"), ("LABELS", "TYPE_STRING", "1, 1")]),
+        warmup([("LOGITS", "TYPE_FP32", labels), *((tensor.name, tensor.data_type, 1) for tensor in PAIR_TENSORS)]),
         "",
     ])  # fmt: skip
 
@@ -237,11 +238,12 @@ def _step(model: str, inputs: dict[str, str], outputs: dict[str, str]) -> str:
 
 def ensemble_config(pipeline: Pipeline, pairs: bool, token_types: bool, zero_shot: bool = False) -> str:
     inputs = _inputs(pairs, zero_shot)
-    texts = {tensor.name: tensor.name for tensor in inputs if tensor.name != MULTI_LABEL.name}
+    texts = {tensor.name: tensor.name for tensor in inputs}
     tokens = {name: name.lower() for name in _token_names(token_types)}
-    scoring = {"LOGITS": "logits"} | ({name: name for name in ("LABELS", "MULTI_LABEL")} if zero_shot else {})
+    per_pair = {tensor.name: tensor.name.lower() for tensor in PAIR_TENSORS} if zero_shot else {}
+    scoring = {"LOGITS": "logits"} | per_pair
     steps = [
-        _step(pipeline.model("tokenizer"), texts, tokens),
+        _step(pipeline.model("tokenizer"), texts, tokens | per_pair),
         _step(pipeline.model("classifier"), {f"INPUT__{index}": value for index, value in enumerate(tokens.values())}, {"OUTPUT__0": "logits"}),
         _step(pipeline.model("postprocess"), scoring, {tensor.name: tensor.name for tensor in LABEL_OUTPUTS}),
     ]

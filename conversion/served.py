@@ -77,11 +77,12 @@ def zero_shot_served(grouped, serving, texts: list[str], labels: list[str], mult
     encoder = tokenization.ZeroShotEncoder(tokenization.TextEncoder.from_tokenizer(serving), zero_shot["hypothesis_template"])
     text = np.array([[item.encode()] for item in texts], dtype=np.object_)
     candidates = np.array([[label.encode() for label in labels]] * len(texts), dtype=np.object_)
-    [arrays] = encoder.tokenize_requests([(text, candidates)], token_types)
+    flags = np.full((len(texts), 1), multi_label)
+    [(*arrays, pair_label, pair_text, pair_multi_label)] = encoder.tokenize_requests([(text, candidates, flags)], token_types)
     with torch.inference_mode():
         logits = grouped(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
-    flags = np.full((len(texts), 1), multi_label)
-    return postprocessing.zero_shot(logits.numpy(), candidates, flags, zero_shot["entailment"], zero_shot["contradiction"])[2]
+    entailment, contradiction = zero_shot["entailment"], zero_shot["contradiction"]
+    return postprocessing.zero_shot(logits.numpy(), pair_label, pair_text, pair_multi_label, entailment, contradiction)[2]
 
 
 def zero_shot_pipeline_values(classify, texts: list[str], labels: list[str], multi_label: bool, template: str) -> np.ndarray:

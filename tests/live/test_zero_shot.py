@@ -18,8 +18,9 @@ from tritonclient.utils import InferenceServerException
 from benchmarks import server_stats
 from clients import ClientError, Classifier, classify
 from clients.classify import text_tensor
+from conversion.repository import Repository
 from harness.checkpoint_kinds import ZERO_SHOT_KINDS
-from harness.model_code import postprocessing
+from harness.model_code import postprocessing, tokenization
 from harness.zero_shot_reference import ZeroShotReference
 from tests.support import PROJECT
 from tests.texts import LONG_TEXT, PARITY_TEXTS
@@ -92,29 +93,30 @@ def test_each_text_of_a_request_has_its_own_candidates(client, references, name)
 
 @pytest.mark.parametrize("name", NAMES)
 def test_an_empty_text_is_scored_as_the_pairs_of_an_empty_text_and_each_hypothesis(client, references, name, several_pipelines_repository):
-    from conversion.repository import Repository
-
     zero_shot = Repository(several_pipelines_repository).pipeline(name).manifest().zero_shot
     labels = LABEL_SETS[5]
     logits = references[name].logits("", labels)
-    expected = postprocessing.zero_shot(logits, text_tensor(labels).reshape(1, -1), None, zero_shot["entailment"], zero_shot["contradiction"])[2]
+    pairs = tokenization.pair_tensors(text_tensor(labels).reshape(1, -1), None)
+    expected = postprocessing.zero_shot(logits, *pairs, zero_shot["entailment"], zero_shot["contradiction"])[2]
     np.testing.assert_allclose(infer(client, name, [""], [labels])["PROBS"], expected, atol=ATOL, rtol=0)
 
 
 def test_requests_of_different_label_counts_and_lengths_reach_the_classifier_in_shared_batches(several_served, client, references):
     """Twenty concurrent requests, K from 1 to 10 and texts of 1 to 3 of any length: each is answered as alone,
-    and every (text, label) pair reached the classifier, in fewer batches than there were requests."""
+    and every (text, label) pair reached the classifier and the postprocess, in fewer batches than requests."""
     name = NAMES[0]
     requests = [(TEXTS[index % len(TEXTS) : index % len(TEXTS) + 1 + index % 3], LABEL_SETS[sorted(LABEL_SETS)[index % 4]]) for index in range(20)]
-    before = server_stats.snapshot(several_served.endpoints.http)[f"{name}.classifier"]
+    steps = [f"{name}.classifier", f"{name}.postprocess"]
+    before = server_stats.snapshot(several_served.endpoints.http)
     with ThreadPoolExecutor(len(requests)) as pool:
         results = list(pool.map(lambda request: infer(client, name, request[0], [request[1]] * len(request[0])), requests))
-    after = server_stats.snapshot(several_served.endpoints.http)[f"{name}.classifier"]
+    after = server_stats.snapshot(several_served.endpoints.http)
     for (texts, labels), result in zip(requests, results):
         np.testing.assert_allclose(result["PROBS"], references[name].probs(texts, labels), atol=ATOL, rtol=0)
-    inferences, executions = (int(after[key]) - int(before[key]) for key in ("inference_count", "execution_count"))
-    assert inferences == sum(len(texts) * len(labels) for texts, labels in requests)
-    assert executions < len(requests)
+    for step in steps:
+        inferences, executions = (int(after[step][key]) - int(before[step][key]) for key in ("inference_count", "execution_count"))
+        assert inferences == sum(len(texts) * len(labels) for texts, labels in requests), step
+        assert executions < len(requests), step
 
 
 def http_infer(several_served, model: str, body: dict) -> tuple[int, str]:

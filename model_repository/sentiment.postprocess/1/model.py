@@ -1,6 +1,6 @@
 """Triton Python model: LOGITS → LABEL, SCORE, PROBS; in a zero-shot pipeline, the NLI logits of every
-(text, candidate label) pair with LABELS and MULTI_LABEL → the same outputs over the request's candidates.
-Logic: postprocessing.py."""
+(text, candidate label) pair, with what the tokenizer says of each pair (PAIR_LABEL, PAIR_TEXT,
+PAIR_MULTI_LABEL) → the same outputs over each text's candidates. Logic: postprocessing.py."""
 
 import json
 from pathlib import Path
@@ -10,6 +10,9 @@ import triton_python_backend_utils as pb_utils
 from postprocessing import InvalidLogits, load_labels, postprocess_requests, read_manifest, read_zero_shot, zero_shot
 
 
+ZERO_SHOT_INPUTS = ("LOGITS", "PAIR_LABEL", "PAIR_TEXT", "PAIR_MULTI_LABEL")
+
+
 class TritonPythonModel:
     def initialize(self, args):
         model_dir = Path(args["model_repository"])
@@ -17,7 +20,7 @@ class TritonPythonModel:
         manifest = config.get("parameters", {}).get("CLASSIFIER_MANIFEST", {}).get("string_value")
         logit_count, self.function = read_manifest(model_dir / manifest) if manifest else (None, "softmax")
         self.labels = load_labels(model_dir / args["model_version"] / "labels.json", logit_count)
-        self.zero_shot = read_zero_shot(model_dir / manifest) if any(tensor["name"] == "LABELS" for tensor in config["input"]) else None
+        self.zero_shot = read_zero_shot(model_dir / manifest) if any(tensor["name"] == "PAIR_LABEL" for tensor in config["input"]) else None
         what = f"zero-shot, entailment and contradiction logits {self.zero_shot}" if self.zero_shot else self.function
         pb_utils.Logger.log_info(f"postprocess: labels {self.labels}, {what}")
 
@@ -28,14 +31,9 @@ class TritonPythonModel:
         return [self._response(result) for result in postprocess_requests(logits, self.labels, self.function)]
 
     def _zero_shot(self, request):
-        multi_label = pb_utils.get_input_tensor_by_name(request, "MULTI_LABEL")
+        inputs = [pb_utils.get_input_tensor_by_name(request, name).as_numpy() for name in ZERO_SHOT_INPUTS]
         try:
-            result = zero_shot(
-                pb_utils.get_input_tensor_by_name(request, "LOGITS").as_numpy(),
-                pb_utils.get_input_tensor_by_name(request, "LABELS").as_numpy(),
-                None if multi_label is None else multi_label.as_numpy(),
-                *self.zero_shot,
-            )
+            result = zero_shot(*inputs, *self.zero_shot)
         except InvalidLogits as error:
             result = error
         return self._response(result)

@@ -162,19 +162,24 @@ def zero_shot_values(
 
 
 def zero_shot(
-    logits: np.ndarray, candidate_labels: np.ndarray, multi_label: np.ndarray | None, entailment: int, contradiction: int
+    logits: np.ndarray, pair_label: np.ndarray, pair_text: np.ndarray, pair_multi_label: np.ndarray, entailment: int, contradiction: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One request: NLI logits [n * K, C], the candidate labels (UTF-8 bytes [n, K]) and MULTI_LABEL
-    ([n, 1], or None: false) → LABEL (the top candidate) [n, 1], SCORE [n, 1], PROBS [n, K] in the request's
-    label order. Raises InvalidLogits when the logits do not fit."""
-    texts, candidates = candidate_labels.shape
-    if logits.ndim != 2 or logits.shape[0] != texts * candidates or logits.shape[1] <= max(entailment, contradiction):
-        raise InvalidLogits(f"expected NLI logits of shape [{texts * candidates}, >{max(entailment, contradiction)}] "
-                            f"(one row per text and candidate label), got {list(logits.shape)}")  # fmt: skip
+    """One request's (text, hypothesis) pairs, as the tokenizer model lays them out: NLI logits [n × K, C], each
+    pair's candidate label (UTF-8 bytes), the index of its text in the request (each text's K pairs together, in
+    order) and its text's MULTI_LABEL, all [n × K, 1] → LABEL (the top candidate) [n, 1], SCORE [n, 1], PROBS
+    [n, K] in the request's label order. Raises InvalidLogits when the rows do not fit."""
+    rows = logits.shape[0] if logits.ndim == 2 else 0
+    texts = int(pair_text.max()) + 1 if rows and pair_text.size == rows else 0
+    candidates = rows // texts if texts else 0
+    layout = np.repeat(np.arange(texts), candidates)
+    if not texts or rows != texts * candidates or not np.array_equal(pair_text.reshape(-1), layout) or logits.shape[1] <= max(entailment, contradiction):
+        raise InvalidLogits(f"expected NLI logits of shape [n × K, >{max(entailment, contradiction)}] with K pairs for each text in order, "
+                            f"got {list(logits.shape)} for text indexes {pair_text.reshape(-1)[:8].tolist()}...")  # fmt: skip
     if not np.isfinite(logits).all():
         raise InvalidLogits(NOT_FINITE)
-    flags = np.zeros((texts, 1), dtype=bool) if multi_label is None else multi_label.astype(bool).reshape(texts, 1)
+    labels = pair_label.reshape(texts, candidates)
+    flags = pair_multi_label.astype(bool).reshape(texts, candidates)[:, :1]
     values = zero_shot_values(logits, candidates, flags, entailment, contradiction)
     best = values.argmax(axis=1)
-    rows = np.arange(texts)
-    return candidate_labels[rows, best].reshape(-1, 1), values[rows, best].reshape(-1, 1), values
+    every = np.arange(texts)
+    return labels[every, best].reshape(-1, 1), values[every, best].reshape(-1, 1), values

@@ -1,6 +1,7 @@
 """Triton Python model: TEXT (and TEXT_PAIR) as UTF-8 bytes → INPUT_IDS, ATTENTION_MASK (and
-TOKEN_TYPE_IDS); in a zero-shot pipeline, TEXT and LABELS → the rows of every (text, hypothesis) pair.
-Which of those it has, its config says. Logic: tokenization.py."""
+TOKEN_TYPE_IDS); in a zero-shot pipeline, TEXT, LABELS and MULTI_LABEL → the rows of every (text, hypothesis)
+pair and, for the postprocess, PAIR_LABEL, PAIR_TEXT and PAIR_MULTI_LABEL. Which of those it has, its config
+says. Logic: tokenization.py."""
 
 import json
 import os
@@ -10,7 +11,7 @@ import triton_python_backend_utils as pb_utils
 
 from tokenization import InvalidText, TextEncoder, ZeroShotEncoder, read_hypothesis_template
 
-OUTPUTS = ("INPUT_IDS", "ATTENTION_MASK", "TOKEN_TYPE_IDS")
+OUTPUTS = ("INPUT_IDS", "ATTENTION_MASK", "TOKEN_TYPE_IDS", "PAIR_LABEL", "PAIR_TEXT", "PAIR_MULTI_LABEL")
 
 
 class TritonPythonModel:
@@ -19,25 +20,25 @@ class TritonPythonModel:
         os.environ["TOKENIZERS_PARALLELISM"] = "false"
         config = json.loads(args["model_config"])
         inputs = {tensor["name"] for tensor in config["input"]}
-        self.second_input = "TEXT_PAIR" if "TEXT_PAIR" in inputs else "LABELS" if "LABELS" in inputs else None
+        # What a request carries besides TEXT: LABELS and MULTI_LABEL (zero-shot), or TEXT_PAIR (None where absent).
+        self.extra_inputs = ("LABELS", "MULTI_LABEL") if "LABELS" in inputs else ("TEXT_PAIR",)
         self.outputs = [name for name in OUTPUTS if any(tensor["name"] == name for tensor in config["output"])]
         self.token_types = "TOKEN_TYPE_IDS" in self.outputs
         model_dir = Path(args["model_repository"])
         path = model_dir / args["model_version"] / "tokenizer.json"
         self.encoder = TextEncoder.load(path)
-        what = {"TEXT_PAIR": ", pairs in TEXT_PAIR", "LABELS": ", candidate labels in LABELS", None: ""}[self.second_input]
-        if self.second_input == "LABELS":
-            manifest = config["parameters"]["CLASSIFIER_MANIFEST"]["string_value"]
-            template = read_hypothesis_template(model_dir / manifest)
+        what = ", pairs in TEXT_PAIR" if "TEXT_PAIR" in inputs else ""
+        if "LABELS" in inputs:
+            template = read_hypothesis_template(model_dir / config["parameters"]["CLASSIFIER_MANIFEST"]["string_value"])
             self.encoder = ZeroShotEncoder(self.encoder, template)
-            what += f", hypothesis {template!r}"
+            what = f", candidate labels in LABELS, hypothesis {template!r}"
         pb_utils.Logger.log_info(f"tokenizer: loaded {path}, texts truncated to {self.encoder.max_length} tokens{what}")
 
     def execute(self, requests):
         inputs = [
             (
                 pb_utils.get_input_tensor_by_name(request, "TEXT").as_numpy(),
-                _optional(pb_utils.get_input_tensor_by_name(request, self.second_input)) if self.second_input else None,
+                *(_optional(pb_utils.get_input_tensor_by_name(request, name)) for name in self.extra_inputs),
             )
             for request in requests
         ]

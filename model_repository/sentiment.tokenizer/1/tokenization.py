@@ -209,10 +209,28 @@ class ZeroShotEncoder:
                         f"tokens, at most {self.max_hypothesis_tokens} (half the model's maximum length)"
                     )
 
-    def tokenize_requests(self, requests: list[tuple[np.ndarray, np.ndarray]], token_types: bool = False) -> list:
-        """The TEXT and LABELS tensors of many requests → per request its arrays of n × K rows (text by
-        text, each text's candidates in order), or the InvalidText it alone fails with."""
-        return self.encoder.encode_requests([_decoded(self.pairs, text, labels) for text, labels in requests], token_types)
+    def tokenize_requests(self, requests: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], token_types: bool = False) -> list:
+        """The TEXT, LABELS and MULTI_LABEL (or None) tensors of many requests → per request its token arrays of
+        n × K rows (text by text, each text's candidates in order) followed by what the postprocess needs of each
+        pair (pair_tensors), or the InvalidText the request alone fails with."""
+        encoded = self.encoder.encode_requests([_decoded(self.pairs, text, labels) for text, labels, _ in requests], token_types)
+        return [
+            result if isinstance(result, InvalidText) else (*result, *pair_tensors(labels, multi_label))
+            for (_, labels, multi_label), result in zip(requests, encoded)
+        ]
+
+
+def pair_tensors(labels: np.ndarray, multi_label: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of each (text, hypothesis) pair of a request with LABELS [n, K], all [n × K, 1]: its candidate label (the
+    bytes sent), the index of its text in the request, and its text's MULTI_LABEL (false when not sent). The
+    postprocess regroups each text's K pairs with them."""
+    texts, candidates = labels.shape
+    flags = np.zeros(texts, dtype=np.bool_) if multi_label is None else multi_label.astype(np.bool_).reshape(texts)
+    return (
+        labels.reshape(-1, 1),
+        np.repeat(np.arange(texts, dtype=np.int32), candidates).reshape(-1, 1),
+        np.repeat(flags, candidates).reshape(-1, 1),
+    )
 
 
 def read_hypothesis_template(manifest: Path) -> str:
