@@ -281,7 +281,7 @@ def test_the_health_check_is_ready_only_while_every_pipeline_the_entry_serves_is
     try:
         starting = health(workdir, probe)
         assert starting.returncode == 1 and starting.stdout.startswith("not ready: "), starting.stdout + starting.stderr
-        deadline = time.monotonic() + 300  # twenty models on two cores
+        deadline = time.monotonic() + 300  # 28 models on two cores
         while (result := health(workdir, probe)).returncode != 0:
             assert process.poll() is None and time.monotonic() < deadline, f"{result.stdout}{result.stderr}{log.read_text()}"
             time.sleep(1.0)
