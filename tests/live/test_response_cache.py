@@ -1,4 +1,7 @@
-"""Triton's response cache, on for a server started with --response-cache-mb and off by default."""
+"""Triton's response cache, on for a server started with --response-cache-mb and off by default; a zero-shot
+pipeline's answers keyed on the text, its labels and MULTI_LABEL together."""
+
+import shutil
 
 import numpy as np
 import pytest
@@ -6,7 +9,9 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from clients.classify import text_tensor
+from conversion.repository import Pipeline
 from harness.eager import EagerClassifier
+from harness.zero_shot_reference import ZeroShotReference
 from server.config import ServingConfig
 
 ATOL = 1e-4
@@ -25,9 +30,9 @@ def classify(server, texts: list[str]) -> np.ndarray:
     return client.infer("sentiment", [tensor]).as_numpy("PROBS")
 
 
-def cache_hits(server) -> int:
+def cache_hits(server, model: str = "sentiment") -> int:
     client = grpcclient.InferenceServerClient(server.endpoints.grpc)
-    [stats] = client.get_inference_statistics("sentiment", as_json=True)["model_stats"]
+    [stats] = client.get_inference_statistics(model, as_json=True)["model_stats"]
     return int(stats["inference_stats"].get("cache_hit", {}).get("count", 0))
 
 
@@ -71,3 +76,34 @@ def test_a_server_without_the_option_runs_every_request(served):
     for _ in range(3):
         classify(served.server, TEXTS)
     assert cache_hits(served.server) == 0
+
+
+@pytest.fixture(scope="module")
+def cached_zero_shot(several_pipelines_repository, tmp_path_factory, start_triton):
+    """The zero-shot pipeline `topics` alone, served with a response cache."""
+    repository = tmp_path_factory.mktemp("cached-zero-shot")
+    for model in Pipeline(several_pipelines_repository, "topics").models:
+        shutil.copytree(several_pipelines_repository / model, repository / model)
+    return start_triton(repository, response_cache_mb=8)
+
+
+def zero_shot_probs(server, text: str, labels: list[str], multi_label: bool) -> np.ndarray:
+    client = grpcclient.InferenceServerClient(server.endpoints.grpc)
+    tensors = {"TEXT": text_tensor([text]), "LABELS": text_tensor(labels).reshape(1, -1), "MULTI_LABEL": np.array([[multi_label]])}
+    inputs = [grpcclient.InferInput(name, list(array.shape), "BOOL" if array.dtype == np.bool_ else "BYTES") for name, array in tensors.items()]
+    for tensor, array in zip(inputs, tensors.values()):
+        tensor.set_data_from_numpy(array)
+    return client.infer("topics", inputs).as_numpy("PROBS")
+
+
+def test_a_zero_shot_answer_is_cached_for_its_text_labels_and_multi_label_together(cached_zero_shot, several_pipelines_repository):
+    """The same text against other labels, or with MULTI_LABEL changed, is another key: never another's answer."""
+    reference = ZeroShotReference.from_repository(several_pipelines_repository, "topics")
+    asked = [(["sports", "food"], False), (["food", "sports"], False), (["sports", "food"], True), (["sports", "food", "rain"], False)]
+    hits = cache_hits(cached_zero_shot, "topics")
+    for labels, multi_label in asked:
+        np.testing.assert_allclose(zero_shot_probs(cached_zero_shot, TEXTS[0], labels, multi_label), reference.probs(TEXTS[:1], labels, multi_label), atol=ATOL, rtol=0)
+    assert cache_hits(cached_zero_shot, "topics") == hits
+    for labels, multi_label in asked:
+        np.testing.assert_allclose(zero_shot_probs(cached_zero_shot, TEXTS[0], labels, multi_label), reference.probs(TEXTS[:1], labels, multi_label), atol=ATOL, rtol=0)
+    assert cache_hits(cached_zero_shot, "topics") == hits + len(asked)
