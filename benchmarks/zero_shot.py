@@ -22,15 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import transformers
 
-from conversion import length_grouping
+from clients.classify import text_tensor
 from conversion.checkpoint import default_model_folder
 from conversion.convert import ConversionOptions, convert
 from conversion.repository import Pipeline, RepositoryError, add_repository_argument
+from conversion.served import zero_shot_request
 from harness.model_code import postprocessing, tokenization
+from harness.zero_shot_reference import ZeroShotReference
 from server import start_on_free_ports
 from server.allocator import rerun_with_allocator
 
@@ -85,15 +86,10 @@ def in_process(pipeline: Pipeline, texts: list[str], labels: list[str], batch: i
         tokenization.TextEncoder.load(pipeline.path(pipeline.artifacts[1])), manifest.zero_shot["hypothesis_template"]
     )
     model = torch.jit.load(str(pipeline.path(pipeline.artifacts[0]))).eval()
-    entailment, contradiction = manifest.zero_shot["entailment"], manifest.zero_shot["contradiction"]
 
     def one_batch(chunk: list[str]) -> None:
-        text = np.array([[item.encode()] for item in chunk], dtype=np.object_)
-        candidates = np.array([[label.encode() for label in labels]] * len(chunk), dtype=np.object_)
-        [(*arrays, pair_label, pair_text, pair_multi_label)] = encoder.tokenize_requests([(text, candidates, None)], manifest.token_types)
-        with torch.inference_mode():
-            logits = model(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
-        postprocessing.zero_shot(logits.numpy(), pair_label, pair_text, pair_multi_label, entailment, contradiction)
+        request = (text_tensor(chunk), text_tensor(labels * len(chunk)).reshape(len(chunk), -1), None)
+        zero_shot_request(model, encoder, postprocessing, request, manifest.zero_shot, manifest.token_types)
 
     one_batch(texts[:batch])  # the first call of each shape pays for TorchScript's optimisation
     started = time.perf_counter()
@@ -104,10 +100,7 @@ def in_process(pipeline: Pipeline, texts: list[str], labels: list[str], batch: i
 
 def hugging_face(checkpoint: str, max_length: int, template: str, texts: list[str], labels: list[str], batch_size: int) -> float:
     """Pairs per second through transformers' zero-shot pipeline in process."""
-    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
-    tokenizer.model_max_length = max_length
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
-    classify = transformers.pipeline("zero-shot-classification", model=model, tokenizer=tokenizer, device=-1)
+    classify = ZeroShotReference(checkpoint, max_length, template).pipeline
     classify(texts[:2], candidate_labels=labels, hypothesis_template=template, batch_size=batch_size)
     started = time.perf_counter()
     classify(texts, candidate_labels=labels, hypothesis_template=template, batch_size=batch_size)

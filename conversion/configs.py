@@ -6,7 +6,7 @@ explained here once. The committed model_repository/ holds the default pipeline'
 module writes them (a test keeps the two equal).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .repository import Pipeline
 
@@ -61,9 +61,12 @@ def _header(comment: str, name: str, backend: str, max_batch_size: int = MAX_BAT
     return "\n".join([*lines, f'name: "{name}"', backend, f"max_batch_size: {max_batch_size}"])
 
 
+TEXT = Tensor("TEXT", "TYPE_STRING", "1")
+
+
 def _texts(pairs: bool) -> list[Tensor]:
     """TEXT, and for a pair pipeline the optional TEXT_PAIR: requests without it are single texts."""
-    return [Tensor("TEXT", "TYPE_STRING", "1")] + ([Tensor("TEXT_PAIR", "TYPE_STRING", "1", optional=True)] if pairs else [])
+    return [TEXT] + ([Tensor("TEXT_PAIR", "TYPE_STRING", "1", optional=True)] if pairs else [])
 
 
 # Zero-shot pipelines: each request names K candidate labels per text (LABELS [n, K]); the tokenizer makes a
@@ -87,7 +90,7 @@ def warmup_label_file(label: str = "warm-up") -> bytes:
 
 def _inputs(pairs: bool, zero_shot: bool) -> list[Tensor]:
     """What the ensemble takes: TEXT, and TEXT_PAIR (pairs) or LABELS and MULTI_LABEL (zero-shot)."""
-    return [_texts(False)[0], CANDIDATE_LABELS, MULTI_LABEL] if zero_shot else _texts(pairs)
+    return [TEXT, CANDIDATE_LABELS, MULTI_LABEL] if zero_shot else _texts(pairs)
 
 
 LABEL_OUTPUTS = [Tensor("LABEL", "TYPE_STRING", "1"), Tensor("SCORE", "TYPE_FP32", "1"), Tensor("PROBS", "TYPE_FP32", "-1")]
@@ -101,7 +104,7 @@ def _token_names(token_types: bool) -> tuple[str, ...]:
 
 def tokenizer_config(pipeline: Pipeline, pairs: bool, token_types: bool, zero_shot: bool = False) -> str:
     outputs = [Tensor(name, "TYPE_INT64", "-1") for name in _token_names(token_types)] + (PAIR_TENSORS if zero_shot else [])
-    inputs = [_texts(False)[0], Tensor("LABELS", "TYPE_STRING", "-1", ragged=True), MULTI_LABEL] if zero_shot else _texts(pairs)
+    inputs = [TEXT, replace(CANDIDATE_LABELS, ragged=True), MULTI_LABEL] if zero_shot else _texts(pairs)
     return "\n".join([
         _header(
             """

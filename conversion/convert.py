@@ -256,11 +256,12 @@ def head_of(options: ConversionOptions, model) -> dict:
     if options.problem_type:
         model.config.problem_type = options.problem_type  # Hugging Face's pipeline reads it there too
     problem_type = model.config.problem_type
+    pairs = options.pairs or options.zero_shot  # a zero-shot pipeline's classifier scores (text, hypothesis) pairs
     return {
         "problem_type": problem_type,
         "function": checkpoint.served_function(problem_type, model.config.num_labels),
-        "pairs": options.pairs or options.zero_shot,  # a zero-shot pipeline's classifier scores (text, hypothesis) pairs
-        "token_types": checkpoint.takes_token_types(model, options.pairs or options.zero_shot),
+        "pairs": pairs,
+        "token_types": checkpoint.takes_token_types(model, pairs),
     }
 
 

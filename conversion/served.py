@@ -71,18 +71,24 @@ ZERO_SHOT_LABEL_SETS = [
 ]
 
 
+def zero_shot_request(grouped, encoder, postprocessing, request: tuple, zero_shot: dict, token_types: bool) -> tuple[np.ndarray, ...]:
+    """One request (TEXT, LABELS, MULTI_LABEL) through a zero-shot pipeline's own code in process: its tokenizer's
+    ZeroShotEncoder, model.pt and its postprocessing module. LABEL, SCORE and PROBS."""
+    [(*arrays, pair_label, pair_text, pair_multi_label)] = encoder.tokenize_requests([request], token_types)
+    with torch.inference_mode():
+        logits = grouped(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
+    entailment, contradiction = zero_shot["entailment"], zero_shot["contradiction"]
+    return postprocessing.zero_shot(logits.numpy(), pair_label, pair_text, pair_multi_label, entailment, contradiction)
+
+
 def zero_shot_served(grouped, serving, texts: list[str], labels: list[str], multi_label: bool, zero_shot: dict, token_types: bool) -> np.ndarray:
     """PROBS [n, K] as the zero-shot pipeline serves them: its tokenizer's pairs, model.pt, its postprocess."""
     tokenization, postprocessing = model_code("tokenization", "tokenizer"), model_code("postprocessing", "postprocess")
     encoder = tokenization.ZeroShotEncoder(tokenization.TextEncoder.from_tokenizer(serving), zero_shot["hypothesis_template"])
     text = np.array([[item.encode()] for item in texts], dtype=np.object_)
     candidates = np.array([[label.encode() for label in labels]] * len(texts), dtype=np.object_)
-    flags = np.full((len(texts), 1), multi_label)
-    [(*arrays, pair_label, pair_text, pair_multi_label)] = encoder.tokenize_requests([(text, candidates, flags)], token_types)
-    with torch.inference_mode():
-        logits = grouped(*length_grouping.ragged(*(torch.from_numpy(array) for array in arrays)))
-    entailment, contradiction = zero_shot["entailment"], zero_shot["contradiction"]
-    return postprocessing.zero_shot(logits.numpy(), pair_label, pair_text, pair_multi_label, entailment, contradiction)[2]
+    request = (text, candidates, np.full((len(texts), 1), multi_label))
+    return zero_shot_request(grouped, encoder, postprocessing, request, zero_shot, token_types)[2]
 
 
 def zero_shot_pipeline_values(classify, texts: list[str], labels: list[str], multi_label: bool, template: str) -> np.ndarray:

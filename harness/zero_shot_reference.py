@@ -8,6 +8,7 @@ import numpy as np
 import transformers
 
 from conversion.repository import Repository
+from conversion.served import zero_shot_pipeline_values
 
 
 class ZeroShotReference:
@@ -26,12 +27,7 @@ class ZeroShotReference:
 
     def probs(self, texts: list[str], labels: list[str], multi_label: bool = False) -> np.ndarray:
         """[n, K]: each text's score for each label, in the order of `labels`."""
-        values = np.zeros((len(texts), len(labels)))
-        for row, text in enumerate(texts):
-            answer = self.pipeline(text, candidate_labels=labels, multi_label=multi_label, hypothesis_template=self.template)
-            for label, score in zip(answer["labels"], answer["scores"]):
-                values[row, labels.index(label)] = score
-        return values
+        return zero_shot_pipeline_values(self.pipeline, texts, labels, multi_label, self.template)
 
     def logits(self, text: str, labels: list[str]) -> np.ndarray:
         """The model's logits for each (text, hypothesis) pair, tokenized as the pipeline tokenizes them (for

@@ -8,6 +8,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
+import clients
 from clients.classify import text_tensor
 from conversion.repository import Pipeline
 from harness.eager import EagerClassifier
@@ -88,12 +89,8 @@ def cached_zero_shot(several_pipelines_repository, tmp_path_factory, start_trito
 
 
 def zero_shot_probs(server, text: str, labels: list[str], multi_label: bool) -> np.ndarray:
-    client = grpcclient.InferenceServerClient(server.endpoints.grpc)
-    tensors = {"TEXT": text_tensor([text]), "LABELS": text_tensor(labels).reshape(1, -1), "MULTI_LABEL": np.array([[multi_label]])}
-    inputs = [grpcclient.InferInput(name, list(array.shape), "BOOL" if array.dtype == np.bool_ else "BYTES") for name, array in tensors.items()]
-    for tensor, array in zip(inputs, tensors.values()):
-        tensor.set_data_from_numpy(array)
-    return client.infer("topics", inputs).as_numpy("PROBS")
+    predictions = clients.classify([text], url=server.endpoints.grpc, model="topics", candidate_labels=labels, multi_label=multi_label)
+    return np.array([prediction.probs for prediction in predictions])
 
 
 def test_a_zero_shot_answer_is_cached_for_its_text_labels_and_multi_label_together(cached_zero_shot, several_pipelines_repository):
