@@ -250,17 +250,9 @@ def decode_labels(raw: np.ndarray, texts: int) -> list[list[str]]:
         raise InvalidText("LABELS holds no candidate labels: send at least one per text")
     if raw.shape[1] > MAX_CANDIDATE_LABELS:
         raise InvalidText(f"LABELS holds {raw.shape[1]} candidate labels per text: at most {MAX_CANDIDATE_LABELS}")
-    rows = []
-    for index, row in enumerate(raw):
-        labels = []
-        for position, item in enumerate(row):
-            where = f"LABELS[{index}][{position}]"
-            try:
-                label = item.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InvalidText(f"{where} is not valid UTF-8: {error.reason} at byte {error.start}") from None
+    rows = [decode_texts(row, f"LABELS[{index}]") for index, row in enumerate(raw)]
+    for index, labels in enumerate(rows):
+        for position, label in enumerate(labels):
             if not label.strip():
-                raise InvalidText(f"{where} is empty: every candidate label needs a name")
-            labels.append(label)
-        rows.append(labels)
+                raise InvalidText(f"LABELS[{index}][{position}] is empty: every candidate label needs a name")
     return rows
